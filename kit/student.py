@@ -1,0 +1,69 @@
+"""Student copies of the exercise notebooks, generated from the solved ones.
+
+In `exercises/solutions/NN_*.ipynb`, a code cell tagged `solution` holds the answer. The student
+copy keeps each function's signature and docstring with a `# TODO` body that raises
+`NotImplementedError`, and turns `name = value` answers into `name = ...  # TODO`; everything
+else in the cell is dropped. The checker then reports "not done yet" for every untouched task.
+"""
+import ast
+import copy
+from pathlib import Path
+
+from kit.paths import BUILD, ROOT
+
+__all__ = ["SOLUTIONS", "stub_source", "student_notebook", "build", "sync_exercises"]
+
+SOLUTIONS = ROOT / "exercises" / "solutions"
+TAG = "solution"
+
+
+def stub_source(source: str) -> str:
+    """The student version of one solution cell's code."""
+    tree = ast.parse(source)
+    lines, out = source.splitlines(), []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            head_end = node.body[0].lineno - 1
+            doc = ast.get_docstring(node)
+            indent = " " * node.body[0].col_offset
+            head = lines[node.lineno - 1 - len(node.decorator_list):head_end]
+            if doc is not None:
+                head += lines[node.body[0].lineno - 1:node.body[0].end_lineno]
+            out += head + [f"{indent}# TODO: your code here", f"{indent}raise NotImplementedError", ""]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = ", ".join(ast.unparse(t) for t in targets)
+            out.append(f"{names} = ...  # TODO: replace ... with your answer")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out.append(ast.get_source_segment(source, node))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def student_notebook(nb):
+    """A copy of a solved notebook (nbformat node) with every `solution` cell stubbed out."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and TAG in cell.metadata.get("tags", []):
+            cell.source = stub_source(cell.source)
+            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != TAG] + ["exercise"]
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def build(out_dir: Path = BUILD / "student") -> list[Path]:
+    """Write a student copy of every solved exercise notebook into `out_dir` (build/student/)."""
+    import nbformat
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for solved in sorted(SOLUTIONS.glob("*.ipynb")):
+        target = out_dir / solved.name
+        nbformat.write(student_notebook(nbformat.read(solved, as_version=4)), target)
+        written.append(target)
+    return written
+
+
+def sync_exercises() -> list[Path]:
+    """Regenerate the committed `exercises/NN_*.ipynb` from the solutions (never edit those by hand)."""
+    return build(ROOT / "exercises")
