@@ -295,7 +295,7 @@ def _images():
     from skimage import io as skio
 
     photos = [skio.imread(_verified_file("images", "skimage", f"data/{name}")) for name in _IMAGES]
-    return Data("images", photos, [n.rsplit(".", 1)[0] for n in _IMAGES], [], None,
+    return Data("images", photos, [n.rsplit(".", 1)[0] for n in _IMAGES], [], [],
                 description="21 sample photos from scikit-image (RGB, RGBA or greyscale, various sizes); "
                             "y_train holds their names")
 

