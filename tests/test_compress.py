@@ -1,0 +1,150 @@
+"""Unit tests for kit/compress.py: tiny modules, no pretrained weights except where noted."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from kit import compress
+
+
+def _tiny_linear(in_f=64, out_f=8, seed=0):
+    torch.manual_seed(seed)
+    return nn.Linear(in_f, out_f)
+
+
+def test_int4_linear_round_trip_error_is_within_half_a_step():
+    layer = _tiny_linear()
+    q = compress.Int4Linear(layer, group_size=16)
+    assert q.packed.dtype == torch.uint8 and q.packed.shape == (8, 32)      # two codes per byte
+    step = q.scale.float().repeat_interleave(16, dim=1).reshape(8, 64)
+    error = (q.dequantized_weight() - layer.weight).abs()
+    assert (error <= step / 2 + 1e-3).all()
+    x = torch.randn(3, 64)
+    assert (q(x) - layer(x)).abs().max() < 0.2          # 4-bit noise summed over 64 inputs
+
+
+def test_int4_is_exact_on_weights_already_on_a_4bit_grid():
+    codes = torch.randint(0, 16, (4, 32)).float()
+    codes[:, 0], codes[:, 1] = 0, 15                        # every group spans the full range
+    layer = nn.Linear(32, 4, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(0.5 + 0.125 * codes)
+    q = compress.Int4Linear(layer, group_size=32)
+    assert torch.allclose(q.dequantized_weight(), layer.weight, atol=1e-3)
+
+
+def test_int4_rejects_bad_group_size_and_unsupported_layers():
+    with pytest.raises(ValueError, match="group_size must be even and divide in_features=64"):
+        compress.Int4Linear(_tiny_linear(), group_size=48)
+    with pytest.raises(TypeError, match="quantizes nn.Linear layers, not Conv2d"):
+        compress.Int4Linear(nn.Conv2d(1, 2, 3))
+
+
+def test_quantize_int4_replaces_every_linear_and_leaves_the_original_alone():
+    model = nn.Sequential(_tiny_linear(256, 256), nn.ReLU(), _tiny_linear(256, 64))
+    q = compress.quantize_int4(model, group_size=64)
+    assert [type(m).__name__ for m in q] == ["Int4Linear", "ReLU", "Int4Linear"]
+    assert isinstance(model[0], nn.Linear)
+    assert compress.linear_bytes(model) / compress.linear_bytes(q) > 6     # 4.5 bits per weight
+    with pytest.raises(ValueError, match="no nn.Linear layers"):
+        compress.quantize_int4(nn.Sequential(nn.ReLU()))
+    with pytest.raises(TypeError, match="torch nn.Module"):
+        compress.quantize_int4("model")
+
+
+def test_dynamic_int8_shrinks_linear_layers_about_four_times():
+    model = nn.Sequential(_tiny_linear(256, 256), nn.ReLU(), _tiny_linear(256, 256))
+    q8 = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    assert 3.5 < compress.linear_bytes(model) / compress.linear_bytes(q8) < 4.1
+    assert compress.state_bytes(q8) < compress.state_bytes(model)
+    with pytest.raises(ValueError, match="no Linear layers"):
+        compress.linear_bytes(nn.Sequential(nn.Conv2d(1, 1, 1)))
+
+
+def test_check_sparsity_accepts_fractions_and_rejects_the_rest():
+    assert compress.check_sparsity(0) == 0.0 and compress.check_sparsity(0.9) == 0.9
+    for bad in (1, 1.0, -0.1, 50, "0.5", True):
+        with pytest.raises(ValueError, match=r"sparsity must be a fraction in \[0, 1\)"):
+            compress.check_sparsity(bad)
+
+
+def test_sparsity_counts_zeros_after_pruning():
+    from torch.nn.utils import prune
+
+    model = compress.SmallCNN(channels=(4, 8), hidden=16)
+    assert compress.sparsity(model) < 0.01
+    prune.global_unstructured([(model.fc1, "weight")], pruning_method=prune.L1Unstructured, amount=0.5)
+    total = sum(m.weight.numel() for m in (model.conv1, model.conv2, model.fc1, model.fc2))
+    assert compress.sparsity(model) == pytest.approx(0.5 * model.fc1.weight.numel() / total, abs=1e-3)
+    with pytest.raises(ValueError, match="no Conv2d or Linear"):
+        compress.sparsity(nn.ReLU())
+
+
+def test_shrink_channels_builds_a_smaller_network_that_keeps_the_strongest_channels():
+    torch.manual_seed(0)
+    model = compress.SmallCNN(channels=(8, 16), hidden=16)
+    small = compress.shrink_channels(model, 0.5)
+    assert (small.conv1.out_channels, small.conv2.out_channels) == (4, 8)
+    assert compress.count_params(small) < compress.count_params(model) / 2
+    x = torch.rand(2, 28, 28)
+    assert small(x).shape == (2, 10)
+    # with nothing removed the network is the same function
+    same = compress.shrink_channels(model, 0.0)
+    assert torch.allclose(same(x), model(x), atol=1e-5)
+    with pytest.raises(ValueError, match="sparsity must be a fraction"):
+        compress.shrink_channels(model, 1.0)
+    with pytest.raises(TypeError, match="works on a SmallCNN, not Sequential"):
+        compress.shrink_channels(nn.Sequential(nn.Linear(2, 2)), 0.5)
+
+
+def test_distill_loss_is_cross_entropy_at_alpha_zero_and_small_when_student_copies_teacher():
+    torch.manual_seed(0)
+    teacher = compress.SmallCNN(channels=(2, 2), hidden=8)
+    X, y = torch.rand(6, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5])
+    targets = compress.distill_targets(teacher, X, y)
+    assert targets.shape == (6, 11) and targets[:, -1].tolist() == y.float().tolist()
+    logits = teacher(X).detach()
+    ce = nn.functional.cross_entropy(logits, y)
+    assert compress.DistillLoss(alpha=0.0)(logits, targets).item() == pytest.approx(ce.item(), rel=1e-5)
+    assert compress.DistillLoss(alpha=1.0)(logits, targets).item() == pytest.approx(0.0, abs=1e-5)
+    with pytest.raises(ValueError, match="temperature > 0"):
+        compress.DistillLoss(temperature=0)
+
+
+def test_sentence_classifier_pools_only_real_tokens():
+    class FakeEncoder(nn.Module):
+        config = type("C", (), {"hidden_size": 3})()
+
+        def forward(self, input_ids, attention_mask):
+            return type("O", (), {"last_hidden_state": input_ids.float().unsqueeze(-1).repeat(1, 1, 3)})()
+
+    clf = compress.SentenceClassifier(FakeEncoder(), n_classes=2)
+    ids, mask = torch.tensor([[2, 4, 9]]), torch.tensor([[1, 1, 0]])
+    assert clf.pool(ids, mask).tolist() == [[3.0, 3.0, 3.0]]
+    batches = [{"input_ids": ids, "attention_mask": mask}]
+    with pytest.raises(ValueError, match="1 predictions but 2 labels"):
+        compress.classifier_accuracy(clf, batches, [0, 1])
+
+
+def test_encode_batches_and_perplexity_reject_empty_input():
+    with pytest.raises(ValueError, match="at least one text"):
+        compress.encode_batches(None, [])
+
+    class Tok:
+        def __call__(self, text, return_tensors):
+            return type("E", (), {"input_ids": torch.arange(10)[None]})()
+
+    with pytest.raises(ValueError, match="fewer than one block of 256"):
+        compress.perplexity(nn.Identity(), Tok(), ["short"], block=256)
+
+
+def test_plot_pruning_returns_a_figure():
+    rows = [{"sparsity": 0.5, "acc_pruned": 0.8, "acc_recovered": 0.9}]
+    fig = compress.plot_pruning(rows, baseline=0.95)
+    assert fig.axes[0].get_xlabel().startswith("fraction")
+
+
+def test_deepcopy_of_int4_model_keeps_buffers():
+    q = compress.quantize_int4(nn.Sequential(_tiny_linear(32, 4)), group_size=8)
+    assert torch.equal(copy.deepcopy(q)[0].packed, q[0].packed)
