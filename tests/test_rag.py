@@ -141,7 +141,7 @@ def test_keyword_hit():
 
 def test_prompts_number_the_sources():
     messages = rag.rag_messages("Who?", ["first passage", "second passage"])
-    assert "[1] first passage\n[2] second passage" in messages[-1]["content"]
+    assert "[1] first passage\n\n[2] second passage" in messages[-1]["content"]
     assert "Who?" in rag.closed_book_messages("Who?")[-1]["content"]
 
 
