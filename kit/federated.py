@@ -1,0 +1,430 @@
+"""Federated learning on Flower: the lesson's ClientApp and ServerApps, SecAgg+, the deployment engine.
+
+    from flwr.serverapp.strategy import FedAvg
+    from flwr.simulation import run_simulation
+
+    history = {}
+    run_simulation(server_app=federated.server_app(FedAvg(fraction_evaluate=0.0), 5, history, alpha=0.3),
+                   client_app=federated.client_app, num_supernodes=10, backend_config=federated.BACKEND)
+    history["acc"]          # global test accuracy after each round (round 0 = the initial model)
+
+Every client reads its own shard of mnist5k (picked by its `partition-id`, the same split on every
+machine), so the same `client_app` runs in Ray's simulation and as a real SuperNode process.
+`kit.flower_app` is the Flower project that `flwr run` ships to a SuperLink (see docs/federated.md).
+"""
+import functools
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kit import privacy
+
+__all__ = ["BACKEND", "APP_DIR", "client_data", "test_data", "central_eval", "client_app", "server_app", "secagg_apps", "SecAggView",
+           "free_port", "Deployment"]
+
+# A loaded machine (2 shared cores) starts Ray's helper processes slowly: Ray's raylet gives up on its
+# agent after 30 s and the driver gives up on the raylet after 30 s. Let both wait up to 5 minutes.
+os.environ.setdefault("RAY_agent_register_timeout_ms", "300000")
+
+
+def _patient_ray(seconds: float = 300):
+    """Make `ray.init` wait for a slow raylet instead of failing after its fixed 30 s."""
+    import ray._private.services as services
+
+    original = services.get_node
+    if getattr(original, "_kit_patient", False):
+        return
+
+    def get_node(*args, **kwargs):
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return original(*args, **kwargs)
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+    get_node._kit_patient = True
+    services.get_node = get_node
+
+
+_patient_ray()
+# One Ray actor per core, one core per client; no dashboard. Ray workers inherit this process's env.
+BACKEND = {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+           "init_args": {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False}}
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(n_train: int, n_test: int):
+    from kit import data
+
+    return data.load("mnist5k").subset(n_train or None, n_test or None)
+
+
+def client_data(partition_id: int, num_partitions: int, alpha: float = 0.0, n_train: int = 0, seed: int = 0):
+    """One client's (X, y) shard: IID when alpha <= 0, else Dirichlet(alpha) label skew."""
+    d = _dataset(n_train, 0)
+    parts = privacy.partition(d.y_train, num_partitions, alpha=alpha if alpha > 0 else None, seed=seed)
+    index = parts[partition_id]
+    return d.X_train[index], d.y_train[index]
+
+
+def test_data(n_test: int = 0):
+    """The shared test set the server scores the global model on."""
+    d = _dataset(0, n_test)
+    return d.X_test, d.y_test
+
+
+def _arrays_to_model(arrays):
+    from flwr.app import ArrayRecord
+
+    model = privacy.make_model()
+    model.load_state_dict(arrays.to_torch_state_dict() if isinstance(arrays, ArrayRecord) else arrays)
+    return model
+
+
+# --- the ClientApp (Message API) -------------------------------------------------------------
+
+def _make_client_app():
+    from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.clientapp import ClientApp
+
+    app = ClientApp()
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        """Train the global model on this client's shard and send back the new weights."""
+        torch.set_num_threads(1)
+        cfg = msg.content["config"]
+        pid, n = int(context.node_config["partition-id"]), int(context.node_config["num-partitions"])
+        X, y = client_data(pid, n, float(cfg.get("alpha", 0.0)), int(cfg.get("n-train", 0)))
+        epochs = int(cfg.get("epochs", 1))
+        if cfg.get("hetero", False):  # slow and fast devices: client k does 1 + k % epochs local epochs
+            epochs = 1 + pid % epochs
+        model = _arrays_to_model(msg.content["arrays"])
+        loss = privacy.local_train(model, X, y, epochs=epochs, lr=float(cfg.get("lr", 0.05)),
+                                   proximal_mu=float(cfg.get("proximal-mu", 0.0)), seed=pid)
+        metrics = MetricRecord({"train_loss": loss, "num-examples": len(y)})
+        return Message(content=RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": metrics}),
+                       reply_to=msg)
+
+    return app
+
+
+client_app = _make_client_app()
+
+
+# --- the ServerApp -----------------------------------------------------------------------------
+
+def central_eval(n_test):
+    X, y = test_data(n_test)
+
+    def evaluate(server_round, arrays):
+        from flwr.app import MetricRecord
+
+        return MetricRecord({"accuracy": privacy.accuracy(_arrays_to_model(arrays), X, y)})
+    return evaluate
+
+
+def server_app(experiments: dict, num_rounds: int, history: dict, n_test: int = 0, **common_config):
+    """A ServerApp that runs each experiment {name: (strategy, train_config)} in turn on the same clients.
+
+    One simulation (one Ray start) serves several strategies: clients are stateless and read their
+    partition and training recipe from each round's config (alpha, n_train, epochs, lr, hetero;
+    FedProx adds its own `proximal-mu`). `history[name]` gets `acc` (round 0 = the initial model),
+    `seconds` and the final `arrays`.
+    """
+    from flwr.app import ArrayRecord, ConfigRecord, Context
+    from flwr.serverapp import Grid, ServerApp
+
+    if num_rounds < 1:
+        raise ValueError(f"num_rounds must be at least 1, got {num_rounds}")
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        for name, (strategy, train_config) in experiments.items():
+            config = ConfigRecord({k.replace("_", "-"): v for k, v in {**common_config, **train_config}.items()})
+            start = time.perf_counter()
+            result = strategy.start(grid=grid, initial_arrays=ArrayRecord(privacy.make_model().state_dict()),
+                                    num_rounds=num_rounds, train_config=config, evaluate_fn=central_eval(n_test))
+            scores = result.evaluate_metrics_serverapp
+            history[name] = {"acc": [float(scores[r]["accuracy"]) for r in sorted(scores)],
+                             "seconds": time.perf_counter() - start, "arrays": result.arrays}
+
+    return app
+
+
+# --- secure aggregation (SecAgg+, through Flower's legacy workflow API) --------------------------
+
+class SecAggView:
+    """What the server could look at in a plain run and in a SecAgg+ run (filled by `secagg_apps`).
+
+    `seen[mode]`: the client updates the strategy received in round 1 (plain: one per client;
+    secagg: none, it only gets the unmasked sum); `seconds[mode]`, `acc[mode]`; and from the
+    client side (files in `spy_dir`) what actually left each client and how many bytes.
+    """
+
+    def __init__(self, spy_dir):
+        self.spy_dir = Path(spy_dir)
+        self.spy_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.spy_dir.glob("*"):
+            old.unlink()
+        self.seen, self.seconds, self.acc = {}, {}, {}
+
+    def upload(self, mode: str, node: int = 0):
+        """The first array client `node` sent in `mode` ('plain' or 'secagg')."""
+        return np.load(self.spy_dir / f"{mode}-node{node}.npy")
+
+    def upload_bytes(self, mode: str) -> int:
+        """Bytes all clients sent in `mode` (arrays and protocol fields), summed over messages."""
+        return sum(int(p.read_text()) for p in self.spy_dir.glob(f"{mode}-*.bytes"))
+
+
+_SECAGG_KEY = "secaggplus_configs"
+
+
+def _spy_mod(msg, context, call_next):
+    """Outermost client mod: records what actually leaves the client (after SecAgg+ masked it)."""
+    mode = "secagg" if _SECAGG_KEY in msg.content.config_records else "plain"
+    reply = call_next(msg, context)
+    spy = os.environ.get("KIT_SECAGG_SPY")
+    if not spy or reply.has_error():
+        return reply
+    nbytes, first = 0, None
+    for record in reply.content.array_records.values():
+        for arr in record.values():
+            nbytes += len(arr.data)
+            first = arr.numpy() if first is None else first
+    for record in reply.content.config_records.values():
+        for key, value in record.items():
+            values = value if isinstance(value, list) else [value]
+            nbytes += sum(len(v) if isinstance(v, bytes) else 8 for v in values)
+            if key == "masked_parameters":
+                from flwr.common import bytes_to_ndarray
+
+                first = bytes_to_ndarray(values[0])
+    pid = context.node_config["partition-id"]
+    Path(spy, f"{mode}-{pid}-{msg.metadata.message_id[:12]}.bytes").write_text(str(nbytes))
+    if first is not None and first.size > 1000:
+        np.save(Path(spy, f"{mode}-node{pid}.npy"), first)
+    return reply
+
+
+def _secagg_when_asked(msg, context, call_next):
+    """Run Flower's secaggplus_mod only on messages of the SecAgg+ protocol (plain rounds pass through)."""
+    from flwr.client.mod import secaggplus_mod
+
+    if _SECAGG_KEY in msg.content.config_records:
+        return secaggplus_mod(msg, context, call_next)
+    return call_next(msg, context)
+
+
+def secagg_apps(view: SecAggView, num_rounds: int, n_clients: int, alpha: float = 0.0, n_train: int = 0,
+                n_test: int = 0):
+    """(server_app, client_app): legacy FedAvg for `num_rounds` in the clear, then again with SecAgg+."""
+    from flwr.client import NumPyClient
+    from flwr.clientapp import ClientApp
+    from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
+    from flwr.server import LegacyContext, ServerConfig
+    from flwr.server.strategy import FedAvg
+    from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
+    from flwr.serverapp import ServerApp
+
+    keys = list(privacy.make_model().state_dict())
+
+    def to_model(ndarrays):
+        return _arrays_to_model(dict(zip(keys, (torch.tensor(a) for a in ndarrays))))
+
+    class Client(NumPyClient):
+        def __init__(self, pid):
+            self.pid = pid
+
+        def fit(self, parameters, config):
+            torch.set_num_threads(1)
+            model = to_model(parameters)
+            X, y = client_data(self.pid, n_clients, alpha, n_train)
+            privacy.local_train(model, X, y, epochs=1, seed=self.pid)
+            return [v.numpy() for v in model.state_dict().values()], len(y), {}
+
+    def client_fn(context):
+        return Client(int(context.node_config["partition-id"])).to_client()
+
+    X, y = test_data(n_test)
+    server = ServerApp()
+
+    @server.main()
+    def main(grid, context):
+        for mode in ("plain", "secagg"):
+            view.acc[mode] = []
+
+            class SeeingFedAvg(FedAvg):
+                def aggregate_fit(self, server_round, results, failures):
+                    if server_round == 1:
+                        view.seen[mode] = [parameters_to_ndarrays(fit.parameters) for _, fit in results]
+                    return super().aggregate_fit(server_round, results, failures)
+
+            def evaluate(server_round, ndarrays, config, mode=mode):
+                view.acc[mode].append(privacy.accuracy(to_model(ndarrays), X, y))
+                return 0.0, {"accuracy": view.acc[mode][-1]}
+
+            strategy = SeeingFedAvg(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=n_clients,
+                                    min_available_clients=n_clients, evaluate_fn=evaluate, initial_parameters=
+                                    ndarrays_to_parameters([v.numpy() for v in privacy.make_model().state_dict().values()]))
+            legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=num_rounds), strategy=strategy)
+            fit = SecAggPlusWorkflow(num_shares=n_clients, reconstruction_threshold=max(2, n_clients - 1)) \
+                if mode == "secagg" else None
+            start = time.perf_counter()
+            DefaultWorkflow(fit_workflow=fit)(grid, legacy)
+            view.seconds[mode] = time.perf_counter() - start
+
+    os.environ["KIT_SECAGG_SPY"] = str(view.spy_dir)  # Ray's workers inherit it
+    return server, ClientApp(client_fn=client_fn, mods=[_spy_mod, _secagg_when_asked])
+
+
+# --- the deployment engine: a SuperLink and SuperNodes as real processes ----------------------------
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float, process=None, log=None):
+    """Block until something accepts connections on 127.0.0.1:port (a SuperLink that finished starting)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the SuperLink exited with code {process.returncode}; see {log}")
+        with socket.socket() as s:
+            s.settimeout(1)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s; see {log}")
+
+
+APP_DIR = Path(__file__).resolve().parent / "flower_app"
+
+
+class Deployment:
+    """A SuperLink and `n_nodes` SuperNodes on 127.0.0.1 as separate processes, on free ports.
+
+        with federated.Deployment(n_nodes=2) as fed:
+            result = fed.run({"num-server-rounds": 2})   # `flwr run` of kit/flower_app, waits for the end
+        # every process started here is stopped on exit, even after an error
+
+    On real machines you start the same commands by hand (docs/federated.md).
+    """
+
+    def __init__(self, n_nodes: int = 2, workdir=None):
+        import tempfile
+
+        if n_nodes < 1:
+            raise ValueError(f"a federation needs at least one SuperNode, got n_nodes={n_nodes}")
+        self.n_nodes = n_nodes
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="kit-flower-"))
+        self.port = None
+        self.processes: list = []
+        bin_dir = str(Path(__import__("sys").executable).parent)
+        self.env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
+                        FLWR_HOME=str(self.workdir / "flwr_home"))
+
+    def _spawn(self, name, args):
+        import subprocess
+
+        log = open(self.workdir / f"{name}.log", "w")
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,
+                                start_new_session=True)  # its own process group: stop() ends its children too
+        self.processes.append(proc)
+        return proc
+
+    def start(self):
+        """Start the SuperLink, then the SuperNodes, and point the `flwr` CLI at them."""
+        self.port = free_port()
+        self._spawn("superlink", ["flower-superlink", "--insecure", "--host", "127.0.0.1", "--port", str(self.port),
+                                  "--disable-runtime-dependency-installation",
+                                  "--database", str(self.workdir / "state.db")])
+        for k in range(self.n_nodes):
+            self._spawn(f"supernode{k}", ["flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{self.port}",
+                                          "--host", "127.0.0.1", "--port", str(free_port()),
+                                          "--node-config", f"partition-id={k} num-partitions={self.n_nodes}"])
+        _wait_for_port(self.port, timeout=120, process=self.processes[0], log=self.workdir / "superlink.log")
+        home = Path(self.env["FLWR_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text(f'[superlink]\ndefault = "local"\n\n[superlink.local]\n'
+                                          f'address = "127.0.0.1:{self.port}"\ninsecure = true\n')
+        return self
+
+    def _flwr(self, *args, timeout=120):
+        import json
+        import subprocess
+
+        out = subprocess.run(["flwr", *args, "--format", "json"], capture_output=True, text=True, env=self.env,
+                             cwd=self.workdir, timeout=timeout)
+        try:
+            return json.loads(out.stdout)
+        except ValueError:
+            raise RuntimeError(f"`flwr {' '.join(args)}` failed: {out.stdout[-500:]} {out.stderr[-500:]}") from None
+
+    def run(self, run_config: dict | None = None, timeout: float = 300) -> dict:
+        """`flwr run` the lesson's app on this federation, wait for it to finish, return its result file."""
+        import json
+
+        result_file = self.workdir / "result.json"
+        config = {**(run_config or {}), "result-file": str(result_file)}
+        overrides = " ".join(f"{k}='{v}'" if isinstance(v, str) else f"{k}={v}" for k, v in config.items())
+        started = self._flwr("run", str(APP_DIR), "local", "--run-config", overrides)
+        run_id = started.get("run-id") or started.get("run_id")
+        if not started.get("success", True) or run_id is None:
+            raise RuntimeError(f"flwr run did not start: {started}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self._flwr("ls", "local", "--run-id", str(run_id)).get("runs", [])
+            status = runs[0].get("status", "") if runs else ""
+            if status.startswith("finished"):
+                if status != "finished:completed":
+                    raise RuntimeError(f"run {run_id} ended as {status}; logs in {self.workdir}")
+                return {"run_id": run_id, "status": status, **json.loads(result_file.read_text())}
+            time.sleep(2)
+        raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f} s; logs in {self.workdir}")
+
+    def stop(self):
+        """SIGTERM every process group started here, then SIGKILL what is still alive after 15 s."""
+        import signal
+
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=15)
+            except Exception:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+        self.processes = []
+
+    def alive(self) -> int:
+        """How many of the processes started here are still running."""
+        return sum(p.poll() is None for p in self.processes)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

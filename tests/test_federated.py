@@ -1,0 +1,54 @@
+"""Unit tests for kit/federated.py that need neither Ray nor a SuperLink (those run in the lesson and in
+tests/test_federated_deployment.py)."""
+import socket
+
+import pytest
+
+from kit import federated
+
+
+def test_free_port_is_bindable():
+    port = federated.free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+
+
+def test_client_data_splits_the_training_set():
+    X0, y0 = federated.client_data(0, 4, alpha=0.0, n_train=200)
+    X1, y1 = federated.client_data(1, 4, alpha=0.0, n_train=200)
+    assert X0.shape[1:] == (28, 28) and len(y0) + len(y1) == 100
+    Xs, ys = federated.client_data(0, 4, alpha=0.3, n_train=200)
+    assert len(Xs) == len(ys) >= 1
+    X, y = federated.test_data(100)
+    assert len(y) == 100
+
+
+def test_client_data_bad_inputs():
+    with pytest.raises(ValueError, match="more clients"):
+        federated.client_data(0, 500, n_train=100)
+
+
+def test_server_app_rejects_zero_rounds():
+    with pytest.raises(ValueError, match="num_rounds"):
+        federated.server_app({}, 0, {})
+
+
+def test_deployment_needs_a_node():
+    with pytest.raises(ValueError, match="at least one SuperNode"):
+        federated.Deployment(n_nodes=0)
+
+
+def test_flower_app_is_a_flower_project():
+    text = (federated.APP_DIR / "pyproject.toml").read_text()
+    assert 'serverapp = "fedmnist:server"' in text and 'clientapp = "fedmnist:client"' in text
+
+
+def test_secagg_view_reads_spy_files(tmp_path):
+    import numpy as np
+
+    view = federated.SecAggView(tmp_path / "spy")
+    np.save(view.spy_dir / "plain-node0.npy", np.arange(3))
+    (view.spy_dir / "plain-0-abc.bytes").write_text("100")
+    (view.spy_dir / "secagg-0-abc.bytes").write_text("250")
+    assert view.upload("plain", 0).tolist() == [0, 1, 2]
+    assert view.upload_bytes("plain") == 100 and view.upload_bytes("secagg") == 250
