@@ -1,0 +1,416 @@
+"""Synthetic data: for scarcity, privacy and class imbalance (lesson 03).
+
+Four generators, each scored against real data:
+
+    synth = synthetic.CopulaSynthesizer().fit(X_train, y_train)      # tabular (Gaussian copula)
+    X_syn, y_syn = synth.sample(500)
+    synthetic.fidelity(X_train, X_syn); synthetic.dcr_ratio(X_syn, X_train, X_holdout)
+
+    cvae = synthetic.ConditionalVAE(); synthetic.train_cvae(cvae, X, y)   # images per class
+    pairs = synthetic.generate_labelled(llm, tok, synthetic.review_prompts(4))   # LLM-written text
+    X_sim, y_sim = synthetic.render_digits(2000)                         # a tiny digit simulator
+"""
+import numpy as np
+import torch
+from scipy.stats import norm
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+__all__ = ["CopulaSynthesizer", "fidelity", "distance_to_closest_record", "dcr_ratio",
+           "make_imbalanced", "oversample", "class_recall", "digit_classifier", "ConditionalVAE", "train_cvae",
+           "review_prompts", "generate_labelled", "clean_sentence", "glyph_masks", "render_digits", "show_images",
+           "fit_and_score", "plot_fidelity", "plot_bars"]
+
+
+def _name(label) -> str:
+    """A class label as the learner wrote it (3, not np.int64(3)), for error messages."""
+    return repr(label.item() if hasattr(label, "item") else label)
+
+
+# --- tabular: a class-conditional Gaussian copula -------------------------------------------------
+
+class CopulaSynthesizer:
+    """A Gaussian copula per class: each column keeps its own real distribution (its sorted values),
+    and the columns are tied together by the correlation of their normal scores.
+
+    Sampling draws correlated normals, maps them to quantiles, and reads each column's value off
+    its real distribution by interpolating *between* observed values, so rows are new, not copies.
+    """
+
+    def fit(self, X, y, classes=None):
+        X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+        if X.ndim != 2:
+            raise ValueError(f"X must be a table (rows, columns), got shape {X.shape}")
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}: they must match")
+        self.classes_ = np.unique(y) if classes is None else np.asarray(classes)
+        self.columns_, self.corr_, self.priors_ = {}, {}, {}
+        for c in self.classes_:
+            rows = X[y == c]
+            if len(rows) < 2:
+                raise ValueError(f"class {_name(c)} has {len(rows)} examples: the copula needs at least 2 per class")
+            ranks = rows.argsort(0).argsort(0)
+            scores = norm.ppf((ranks + 0.5) / len(rows))
+            corr = np.corrcoef(scores, rowvar=False) if X.shape[1] > 1 else np.ones((1, 1))
+            values, vectors = np.linalg.eigh(np.nan_to_num(corr))     # constant columns give NaN
+            self.corr_[c] = (vectors * np.clip(values, 1e-6, None)) @ vectors.T
+            self.columns_[c] = np.sort(rows, axis=0)
+            self.priors_[c] = len(rows) / len(X)
+        return self
+
+    def sample(self, n, seed=0):
+        """`n` new rows with class labels in the training proportions: (X, y)."""
+        if not hasattr(self, "corr_"):
+            raise RuntimeError("call fit(X, y) before sample(n)")
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        rng = np.random.default_rng(seed)
+        counts = rng.multinomial(n, [self.priors_[c] for c in self.classes_])
+        parts, labels = [], []
+        for c, k in zip(self.classes_, counts):
+            cols = self.columns_[c]
+            z = rng.multivariate_normal(np.zeros(len(self.corr_[c])), self.corr_[c], size=k)
+            position = norm.cdf(z) * len(cols) - 0.5          # fractional rank in the sorted column
+            parts.append(np.stack([np.interp(position[:, j], np.arange(len(cols)), cols[:, j])
+                                   for j in range(cols.shape[1])], axis=1))
+            labels.append(np.full(k, c))
+        order = rng.permutation(n)
+        return np.concatenate(parts)[order].astype(np.float32), np.concatenate(labels)[order]
+
+
+def fidelity(real, synthetic) -> dict:
+    """How alike two tables are: the mean Kolmogorov-Smirnov statistic over columns (0 = identical
+    marginals) and the mean absolute difference of their correlation matrices (0 = same structure)."""
+    from scipy.stats import ks_2samp
+
+    real, synthetic = np.asarray(real, dtype=np.float64), np.asarray(synthetic, dtype=np.float64)
+    if real.ndim != 2 or synthetic.ndim != 2 or real.shape[1] != synthetic.shape[1]:
+        raise ValueError(f"both tables need the same columns, got shapes {real.shape} and {synthetic.shape}")
+    ks = np.array([ks_2samp(real[:, j], synthetic[:, j]).statistic for j in range(real.shape[1])])
+    corr_diff = np.abs(np.corrcoef(real, rowvar=False) - np.corrcoef(synthetic, rowvar=False))
+    return {"ks_mean": float(ks.mean()), "ks_per_column": ks, "corr_abs_diff": float(np.nanmean(corr_diff))}
+
+
+def distance_to_closest_record(queries, reference) -> np.ndarray:
+    """Euclidean distance from each query row to its nearest reference row, in units of the
+    reference's standard deviation per column (so no column dominates)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    queries, reference = np.asarray(queries, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if len(queries) == 0 or len(reference) == 0:
+        raise ValueError("distance_to_closest_record needs at least one query row and one reference row")
+    mean, std = reference.mean(0), reference.std(0) + 1e-12
+    index = NearestNeighbors(n_neighbors=1).fit((reference - mean) / std)
+    return index.kneighbors((queries - mean) / std)[0][:, 0]
+
+
+def dcr_ratio(synthetic, train, holdout) -> float:
+    """Median distance of synthetic rows to the training set, over that of real unseen (holdout) rows.
+    About 1 or more: synthetic rows are no closer to the training records than new real data is;
+    near 0: the generator copied (memorised) training records."""
+    return float(np.median(distance_to_closest_record(synthetic, train))
+                 / np.median(distance_to_closest_record(holdout, train)))
+
+
+# --- images: class imbalance ------------------------------------------------------------------------
+
+def make_imbalanced(X, y, minority, keep, seed=0):
+    """Keep only `keep` random examples of each class in `minority` (and every other example)."""
+    y = np.asarray(y)
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1 example per minority class, got {keep}")
+    rng = np.random.default_rng(seed)
+    chosen = [np.flatnonzero(~np.isin(y, minority))]
+    for c in minority:
+        rows = np.flatnonzero(y == c)
+        if len(rows) == 0:
+            raise ValueError(f"class {_name(c)} has no examples, so it cannot be made a minority class")
+        chosen.append(rng.choice(rows, min(keep, len(rows)), replace=False))
+    index = np.sort(np.concatenate(chosen))
+    return X[index], y[index]
+
+
+def oversample(X, y, classes, target, seed=0):
+    """Plain oversampling: repeat random real examples of each class in `classes` until it has `target`."""
+    rng = np.random.default_rng(seed)
+    extra = []
+    for c in classes:
+        rows = np.flatnonzero(np.asarray(y) == c)
+        if len(rows) == 0:
+            raise ValueError(f"class {_name(c)} has no examples to repeat")
+        extra.append(rng.choice(rows, max(target - len(rows), 0), replace=True))
+    index = np.concatenate([np.arange(len(y))] + extra)
+    return X[index], np.asarray(y)[index]
+
+
+def class_recall(y_true, y_pred, classes) -> dict:
+    """{class: recall} - the share of each class's real examples the model finds."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    out = {}
+    for c in classes:
+        mask = y_true == c
+        if not mask.any():
+            raise ValueError(f"class {_name(c)} has no examples in y_true, so its recall is undefined")
+        out[c] = float((y_pred[mask] == c).mean())
+    return out
+
+
+def digit_classifier(n_classes=10) -> nn.Module:
+    """A small CNN for 28x28 digits (the same model for every comparison in the lesson)."""
+    return nn.Sequential(_AddChannel(), nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(16 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, n_classes))
+
+
+class _AddChannel(nn.Module):
+    """(n, 28, 28) images -> (n, 1, 28, 28), so the CNN takes the dataset's arrays as they are."""
+
+    def forward(self, x):
+        return x.reshape(len(x), 1, 28, 28)
+
+
+class ConditionalVAE(nn.Module):
+    """A variational autoencoder whose encoder and decoder both see the class label, so that
+    `sample(labels)` draws new images *of a chosen class* (Sohn et al., 2015)."""
+
+    def __init__(self, n_classes=10, latent=16, hidden=256, pixels=28 * 28):
+        super().__init__()
+        self.n_classes, self.latent, self.pixels = n_classes, latent, pixels
+        self.encoder = nn.Sequential(nn.Linear(pixels + n_classes, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
+        self.decoder = nn.Sequential(nn.Linear(latent + n_classes, hidden), nn.ReLU(), nn.Linear(hidden, pixels))
+
+    def _onehot(self, y):
+        y = torch.as_tensor(y, dtype=torch.long)
+        if y.numel() and (y.min() < 0 or y.max() >= self.n_classes):
+            raise ValueError(f"labels must be in 0..{self.n_classes - 1}, got {y.min().item()}..{y.max().item()}")
+        return F.one_hot(y, self.n_classes).float()
+
+    def forward(self, x, y):
+        c = self._onehot(y).to(x.device)
+        mu, logvar = self.encoder(torch.cat([x.reshape(len(x), -1), c], 1)).chunk(2, dim=1)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        return self.decoder(torch.cat([z, c], 1)), mu, logvar
+
+    def loss(self, x, logits, mu, logvar):
+        """Negative ELBO per image: reconstruction (binary cross-entropy) + KL to the prior."""
+        recon = F.binary_cross_entropy_with_logits(logits, x.reshape(len(x), -1), reduction="sum")
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return (recon + kl) / len(x)
+
+    @torch.no_grad()
+    def sample(self, labels, seed=0):
+        """New images (n, 28, 28) in [0, 1], one per requested label."""
+        c = self._onehot(labels)
+        z = torch.randn(len(c), self.latent, generator=torch.Generator().manual_seed(seed))
+        side = int(self.pixels ** 0.5)
+        return torch.sigmoid(self.decoder(torch.cat([z, c], 1))).reshape(-1, side, side).numpy()
+
+
+def train_cvae(model, X, y, epochs=10, batch_size=32, lr=2e-3, balance=True, seed=0, title="conditional VAE"):
+    """Fit a ConditionalVAE; `balance` draws every class equally often, so rare classes are learned too.
+    Returns the loss per epoch (also drawn live)."""
+    from kit.train import LivePlot
+
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    counts = torch.bincount(y, minlength=model.n_classes).float()
+    weights = (1.0 / counts.clamp(min=1))[y] if balance else torch.ones(len(y))
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    plot, losses = LivePlot(title=title), []
+    model.train()
+    for epoch in tqdm(range(1, epochs + 1), desc="cVAE epochs", leave=False):
+        order = torch.multinomial(weights, len(y), replacement=True, generator=generator)
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            logits, mu, logvar = model(X[rows], y[rows])
+            loss = model.loss(X[rows], logits, mu, logvar)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(rows)
+        losses.append(total / len(order))
+        plot.update({"epoch": epoch, "train_loss": losses[-1]})
+    plot.finish()
+    model.eval()
+    return losses
+
+
+# --- text: an LLM writes labelled sentences -------------------------------------------------------
+
+ASPECTS = ["the acting", "the plot", "the dialogue", "the soundtrack", "the ending", "the director",
+           "the special effects", "the pacing", "the characters", "the humour", "the cinematography", "the script"]
+
+
+def review_prompts(n_per_label, labels=("negative", "positive"), seed=0) -> list:
+    """Chat prompts asking for one labelled movie-review sentence each, varied by aspect for diversity:
+    a list of (messages, label index)."""
+    if n_per_label < 1:
+        raise ValueError(f"n_per_label must be at least 1, got {n_per_label}")
+    rng = np.random.default_rng(seed)
+    prompts = []
+    for label_index, label in enumerate(labels):
+        for aspect in rng.permutation(ASPECTS * (n_per_label // len(ASPECTS) + 1))[:n_per_label]:
+            text = (f"Write one short, clearly {label} sentence from a movie review about {aspect}. "
+                    "Reply with the sentence only.")
+            prompts.append(([{"role": "user", "content": text}], label_index))
+    return prompts
+
+
+def clean_sentence(text: str) -> str:
+    """The first line of a generation, without surrounding quotes or a chatty preface."""
+    line = next((part for part in text.strip().splitlines() if part.strip()), "").strip()
+    if ":" in line[:30]:
+        line = line.split(":", 1)[1].strip()
+    return line.strip('"\u201c\u201d\' ')
+
+
+def generate_labelled(model, tok, prompts, batch_size=8, max_new_tokens=40, temperature=0.8, seed=0) -> list:
+    """Run the prompts through a chat model in batches; returns [(sentence, label)], empty ones dropped."""
+    tok.padding_side = "left"              # a decoder continues on the right, so pad on the left
+    torch.manual_seed(seed)
+    pairs = []
+    for start in tqdm(range(0, len(prompts), batch_size), desc="generating", leave=False):
+        batch = prompts[start:start + batch_size]
+        enc = tok.apply_chat_template([messages for messages, _ in batch], add_generation_prompt=True,
+                                      padding=True, return_tensors="pt", return_dict=True)
+        with torch.no_grad():
+            out = model.generate(**enc.to(model.device), max_new_tokens=max_new_tokens, do_sample=True,
+                                 temperature=temperature, top_p=0.95, pad_token_id=tok.pad_token_id)
+        texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        pairs += [(clean_sentence(t), label) for t, (_, label) in zip(texts, batch) if clean_sentence(t)]
+    return pairs
+
+
+# --- simulation: a tiny digit renderer with controlled pose -------------------------------------
+
+FONTS = ["DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono", "STIXGeneral", "cmr10", "cmss10", "cmtt10"]
+
+
+def glyph_masks(chars="0123456789", fonts=FONTS, size=56, box=40) -> np.ndarray:
+    """Each character in each font (regular, bold, italic) rasterised as a centred (size, size) mask:
+    the simulator's 'assets'. Shape (n_variants, len(chars), size, size)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.path import Path
+    from matplotlib.textpath import TextPath
+
+    grid = (np.stack(np.meshgrid(np.arange(size), np.arange(size)), -1).reshape(-1, 2) + 0.5)
+    masks = []
+    for family in fonts:
+        for weight, style in (("normal", "normal"), ("bold", "normal"), ("normal", "italic")):
+            prop = FontProperties(family=family, weight=weight, style=style)
+            row = []
+            for ch in chars:
+                path = TextPath((0, 0), ch, size=100, prop=prop)
+                (x0, y0), (x1, y1) = path.vertices.min(0), path.vertices.max(0)
+                scale = box / max(x1 - x0, y1 - y0)
+                inside = np.zeros(len(grid), dtype=bool)
+                for polygon in path.to_polygons():      # outlines and holes: even-odd fill by XOR
+                    verts = (polygon - [(x0 + x1) / 2, (y0 + y1) / 2]) * scale * [1, -1] + size / 2
+                    inside ^= Path(verts).contains_points(grid)
+                row.append(inside.reshape(size, size).astype(np.float32))
+            masks.append(row)
+    return np.array(masks)
+
+
+def render_digits(n, masks, angle=15.0, scale=(0.85, 1.1), shift=0.1, shear=0.2, thickness=(0, 1), seed=0):
+    """Render `n` 28x28 digit images from glyph masks with a random pose (domain randomization).
+
+    angle (degrees, +/-), scale (min, max), shift (fraction of the image, +/-), shear (+/-) and
+    thickness (min, max extra strokes, in pixels of the 56-pixel canvas) set the spread; zero spread
+    gives clean upright glyphs. Returns (images (n, 28, 28) float32, labels (n,), poses dict)."""
+    if masks.ndim != 4:
+        raise ValueError(f"masks must be (variants, digits, size, size) from glyph_masks(), got shape {masks.shape}")
+    rng = np.random.default_rng(seed)
+    variant, label = rng.integers(masks.shape[0], size=n), rng.integers(masks.shape[1], size=n)
+    pose = {"angle": rng.uniform(-angle, angle, n), "scale": rng.uniform(*scale, n),
+            "shift_x": rng.uniform(-shift, shift, n), "shift_y": rng.uniform(-shift, shift, n),
+            "shear": rng.uniform(-shear, shear, n), "thickness": rng.integers(thickness[0], thickness[1] + 1, n)}
+    theta = np.radians(pose["angle"])
+    cos, sin, s = np.cos(theta), np.sin(theta), pose["scale"]
+    # affine_grid maps output coordinates to input ones, so the inverse pose goes here
+    affine = np.stack([np.stack([cos / s, (-sin + pose["shear"] * cos) / s, pose["shift_x"]], 1),
+                       np.stack([sin / s, (cos + pose["shear"] * sin) / s, pose["shift_y"]], 1)], 1)
+    source = torch.as_tensor(masks[variant, label][:, None])
+    grid = F.affine_grid(torch.as_tensor(affine, dtype=torch.float32), list(source.shape), align_corners=False)
+    images = F.grid_sample(source, grid, align_corners=False)
+    for extra in range(1, int(pose["thickness"].max()) + 1):     # thicker strokes: dilate some images again
+        grow = torch.as_tensor(pose["thickness"] >= extra)
+        images[grow] = F.max_pool2d(images[grow], 3, stride=1, padding=1)
+    images = F.avg_pool2d(images, 2)[:, 0].clamp(0, 1)
+    return images.numpy(), label.astype(np.int64), pose
+
+
+def show_images(images, labels=None, n=16, title="", cols=8):
+    """A grid of the first `n` images with their labels (returns the figure)."""
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(images))
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.2))
+    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=1)
+            if labels is not None:
+                ax.set_title(str(labels[i]), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+# --- scoring and plots shared by the lesson's comparisons ------------------------------------------
+
+def fit_and_score(X, y, X_test, y_test, classes=(), epochs=3, title="", seed=0, batch_size=32, lr=2e-3) -> dict:
+    """Train a fresh `digit_classifier` on (X, y) with kit.train.fit; its test accuracy and the recall
+    of each class in `classes` (and their mean, `minority_recall`)."""
+    from kit import train
+
+    torch.manual_seed(seed)
+    model = digit_classifier()
+    train.fit(model, (np.asarray(X, dtype=np.float32), np.asarray(y)), epochs=epochs, title=title, seed=seed,
+              batch_size=batch_size, lr=lr)
+    predicted = train.predict(model, np.asarray(X_test, dtype=np.float32))
+    scores = {"accuracy": float((predicted == np.asarray(y_test)).mean())}
+    if len(classes):
+        recall = class_recall(y_test, predicted, classes)
+        scores.update({f"recall_{c}": r for c, r in recall.items()}, minority_recall=float(np.mean(list(recall.values()))))
+    return scores
+
+
+def plot_fidelity(real, synthetic, feature_names, columns=(0, 1, 2)):
+    """Real vs synthetic histograms of a few columns, and both correlation matrices side by side."""
+    import matplotlib.pyplot as plt
+
+    real, synthetic = np.asarray(real), np.asarray(synthetic)
+    fig, axes = plt.subplots(1, len(columns) + 2, figsize=(3.2 * (len(columns) + 2), 3))
+    for ax, j in zip(axes, columns):
+        bins = np.histogram_bin_edges(np.concatenate([real[:, j], synthetic[:, j]]), 25)
+        ax.hist(real[:, j], bins, alpha=0.6, label="real")
+        ax.hist(synthetic[:, j], bins, alpha=0.6, label="synthetic")
+        ax.set_title(feature_names[j], fontsize=9)
+    axes[0].legend()
+    for ax, table, name in zip(axes[-2:], (real, synthetic), ("real", "synthetic")):
+        ax.imshow(np.corrcoef(table, rowvar=False), cmap="coolwarm", vmin=-1, vmax=1)
+        ax.set_title(f"{name} correlations", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_bars(rows, metric, label="variant", title=""):
+    """A bar chart of one metric across comparison rows (a list of dicts, as for report.table)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar([row[label] for row in rows], [row[metric] for row in rows], color="tab:blue")
+    ax.set(ylabel=metric, title=title, ylim=(0, 1))
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
