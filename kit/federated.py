@@ -376,14 +376,14 @@ class Deployment:
         except ValueError:
             raise RuntimeError(f"`flwr {' '.join(args)}` failed: {out.stdout[-500:]} {out.stderr[-500:]}") from None
 
-    def run(self, run_config: dict | None = None, timeout: float = 300) -> dict:
-        """`flwr run` the lesson's app on this federation, wait for it to finish, return its result file."""
+    def run(self, run_config: dict | None = None, timeout: float = 300, app_dir=None) -> dict:
+        """`flwr run` the lesson's app (or `app_dir`) on this federation, wait for the end, return its result file."""
         import json
 
         result_file = self.workdir / "result.json"
         config = {**(run_config or {}), "result-file": str(result_file)}
         overrides = " ".join(f"{k}='{v}'" if isinstance(v, str) else f"{k}={v}" for k, v in config.items())
-        started = self._flwr("run", str(APP_DIR), "local", "--run-config", overrides)
+        started = self._flwr("run", str(app_dir or APP_DIR), "local", "--run-config", overrides)
         run_id = started.get("run-id") or started.get("run_id")
         if not started.get("success", True) or run_id is None:
             raise RuntimeError(f"flwr run did not start: {started}")
