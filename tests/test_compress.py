@@ -148,3 +148,28 @@ def test_plot_pruning_returns_a_figure():
 def test_deepcopy_of_int4_model_keeps_buffers():
     q = compress.quantize_int4(nn.Sequential(_tiny_linear(32, 4)), group_size=8)
     assert torch.equal(copy.deepcopy(q)[0].packed, q[0].packed)
+
+
+def test_exercise_checks_accept_references_and_hint_on_mistakes(monkeypatch):
+    from kit.exercises import Hint, ex09
+
+    def quantize_int8(w):
+        scale = w.abs().max().item() / 127
+        return torch.round(w / scale).clamp(-127, 127).to(torch.int8), scale
+
+    assert ex09.check_quantize_int8(quantize_int8)[0]
+    with pytest.raises(Hint, match="torch.int8"):
+        ex09.check_quantize_int8(lambda w: (w, 1.0))
+    from kit.energy import best_under_budget
+
+    assert ex09.check_choose_model(lambda rows, b: (best_under_budget(rows, b) or {}).get("model"))
+    with pytest.raises(Hint, match="budget of 100 ms"):
+        ex09.check_choose_model(lambda rows, b: "student")
+
+    def kd(student, teacher, labels, T, alpha):
+        packed = torch.cat([teacher, labels.float()[:, None]], 1)
+        return compress.DistillLoss(T, alpha)(student, packed)
+
+    assert ex09.check_distillation_loss(kd)
+    with pytest.raises(Hint, match="T²"):
+        ex09.check_distillation_loss(lambda s, t, y, T, a: kd(s, t, y, T, a) / (T * T if a == 1.0 else 1))

@@ -1,0 +1,63 @@
+"""Checks for lesson 09's exercises: int8 by hand, a latency-budget choice, a distillation loss."""
+import torch
+
+from kit.exercises import Hint, exercise
+
+
+@exercise("09.1", title="quantize a weight tensor to int8 by hand", section="1. A MiniLM sentence classifier, then dynamic int8",
+          hint="symmetric int8: scale = max|w| / 127, q = round(w / scale) clamped to [-127, 127], stored as torch.int8")
+def check_quantize_int8(quantize_int8) -> bool:
+    torch.manual_seed(9)
+    w = torch.randn(64, 32) * 0.05
+    q, scale = quantize_int8(w)
+    if not isinstance(q, torch.Tensor) or q.dtype != torch.int8:
+        raise Hint(f"q should be a torch.int8 tensor, got {getattr(q, 'dtype', type(q).__name__)}")
+    if q.shape != w.shape:
+        raise Hint(f"q should keep the weight's shape {tuple(w.shape)}, got {tuple(q.shape)}")
+    scale = float(scale)
+    expected = w.abs().max().item() / 127
+    if abs(scale - expected) > 1e-6 * max(1.0, expected) + 1e-9:
+        raise Hint(f"the scale should map the largest |w| to 127: expected {expected:.3g}, got {scale:.3g}")
+    error = (q.float() * scale - w).abs().max().item()
+    if error > scale / 2 + 1e-7:
+        raise Hint(f"the round-trip error {error:.3g} exceeds half a step ({scale / 2:.3g}): round, do not truncate")
+    return True, f"max round-trip error {error:.2g} = {error / scale:.2f} steps"
+
+
+ROWS = [{"model": "teacher", "accuracy": 0.985, "latency_ms": 9.0},
+        {"model": "structured 50%", "accuracy": 0.981, "latency_ms": 3.1},
+        {"model": "int8 teacher", "accuracy": 0.981, "latency_ms": 2.6},
+        {"model": "student", "accuracy": 0.962, "latency_ms": 0.8}]
+
+
+@exercise("09.2", title="choose a model under a latency budget", section="5. Latency, energy and a hardware-aware choice",
+          hint="keep the rows with latency_ms <= budget, then take the highest accuracy (ties: the faster one); None if no row fits")
+def check_choose_model(choose_model) -> bool:
+    from kit.energy import best_under_budget
+
+    for budget in (100, 9.0, 3.1, 2.6, 1.0, 0.5):
+        expected = best_under_budget(ROWS, budget)
+        got = choose_model(ROWS, budget)
+        want = None if expected is None else expected["model"]
+        if got != want:
+            raise Hint(f"with a budget of {budget} ms the answer is {want!r}, you returned {got!r}")
+    return True
+
+
+@exercise("09.3", title="write the distillation loss", section="4. Knowledge distillation",
+          hint="alpha * T² * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * cross_entropy(student, labels); "
+               "F.kl_div takes the student's log-probabilities first, and reduction='batchmean'")
+def check_distillation_loss(distillation_loss) -> bool:
+    from kit.compress import DistillLoss
+
+    torch.manual_seed(3)
+    student, teacher, labels = torch.randn(8, 10), torch.randn(8, 10) * 3, torch.randint(0, 10, (8,))
+    packed = torch.cat([teacher, labels.float()[:, None]], 1)
+    for T, alpha in ((1.0, 0.5), (4.0, 0.7), (2.0, 0.0), (3.0, 1.0)):
+        want = DistillLoss(T, alpha)(student, packed).item()
+        got = float(distillation_loss(student, teacher, labels, T, alpha))
+        if abs(got - want) > 1e-4 * max(1.0, abs(want)):
+            if alpha == 1.0 and abs(got * T * T - want) < 1e-4 * max(1.0, abs(want)):
+                raise Hint("multiply the soft term by T²: it keeps its gradients comparable as T changes")
+            raise Hint(f"with T={T}, alpha={alpha} the loss should be {want:.4f}, got {got:.4f}")
+    return True
