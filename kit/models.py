@@ -21,7 +21,7 @@ from pathlib import Path
 from kit.errors import ChecksumError, MissingResourceError, unknown
 from kit.paths import cache_dir, sha256
 
-__all__ = ["ModelInfo", "MODELS", "names", "info", "path", "load", "tokenizer", "status", "verify_folder"]
+__all__ = ["ModelInfo", "MODELS", "names", "info", "path", "load", "tokenizer", "chat", "status", "verify_folder"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0" if os.environ.get("KIT_ALLOW_DOWNLOAD") == "1" else "1")
 
@@ -205,6 +205,33 @@ def tokenizer(name: str):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(path(info(name).name))
+
+
+def chat(model, tok, conversations, max_new_tokens: int = 48, batch_size: int = 8, **generate_kwargs) -> list[str]:
+    """Replies of a chat model to a batch of conversations (greedy unless sampling kwargs are given).
+
+    `conversations` is a list of message lists ([{"role": "user", "content": ...}, ...]) or of plain
+    strings (each becomes one user message). Prompts are left-padded so a batch generates together.
+    """
+    import torch
+
+    if isinstance(conversations, (str, dict)) or not conversations:
+        raise ValueError("chat() takes a non-empty list of conversations (or of question strings)")
+    conversations = [[{"role": "user", "content": c}] if isinstance(c, str) else c for c in conversations]
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    dev, replies = next(model.parameters()).device, []
+    generate_kwargs.setdefault("do_sample", False)
+    for i in range(0, len(conversations), batch_size):
+        enc = tok.apply_chat_template(conversations[i:i + batch_size], add_generation_prompt=True, padding=True,
+                                      return_tensors="pt", return_dict=True).to(dev)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
+                                 **generate_kwargs)
+        width = enc["input_ids"].shape[1]
+        replies += [tok.decode(row[width:], skip_special_tokens=True).strip() for row in out]
+    return replies
 
 
 def status(name: str) -> tuple[bool, str]:
