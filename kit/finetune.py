@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 __all__ = ["Task", "SYSTEM", "build_task", "write_task", "load_task", "messages", "target_text",
-           "encode", "train_adapter", "generate", "score_answer", "evaluate", "trainable",
+           "encode", "train_adapter", "generate", "answer_loss", "score_answer", "evaluate", "trainable",
            "print_trainable", "linear_module_names", "check_lora_settings", "lora_param_count",
            "footprint_mb", "PeakMemory", "save_adapter", "load_adapter", "check_adapter_base",
            "base_fingerprint", "plot_comparison", "lora_size_widget", "MeanPoolClassifier", "token_ids"]
@@ -185,6 +185,21 @@ def generate(model, tok, examples: list, max_new_tokens: int = 24, batch_size: i
                              do_sample=False, pad_token_id=pad, eos_token_id=tok.eos_token_id)
         answers += [tok.decode(row[width:], skip_special_tokens=True).strip() for row in out]
     return answers
+
+
+@torch.no_grad()
+def answer_loss(model, tok, examples: list, batch_size: int = 16) -> float:
+    """Mean cross-entropy of the correct answers' tokens given their prompts (lower = more likely)."""
+    model.eval()
+    dev, total, count = next(model.parameters()).device, 0.0, 0
+    for i in range(0, len(examples), batch_size):
+        batch = {k: v.to(dev) for k, v in encode(tok, examples[i:i + batch_size]).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        labels = batch["labels"][:, 1:]
+        total += torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), labels, ignore_index=-100,
+                                                   reduction="sum").item()
+        count += int((labels != -100).sum())
+    return total / count
 
 
 def score_answer(answer: str, example: dict) -> float:

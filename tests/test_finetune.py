@@ -87,6 +87,10 @@ def test_train_generate_evaluate(tok):
     assert len(stats["losses"]) == 2 and stats["seconds_per_step"] > 0 and stats["peak_mb"] > 0
     score, answers = finetune.evaluate(lora, tok, EXAMPLES[:2], max_new_tokens=3)
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers) and 0 <= score <= 1
+    batch = finetune.encode(tok, EXAMPLES)
+    with torch.no_grad():
+        want = lora(**batch).loss.item()  # transformers' own shifted loss over the answer tokens
+    assert finetune.answer_loss(lora, tok, EXAMPLES, batch_size=2) == pytest.approx(want, rel=1e-4)
     with pytest.raises(ValueError, match="steps must be at least 1"):
         finetune.train_adapter(lora, tok, EXAMPLES, steps=0)
     with pytest.raises(ValueError, match="no training examples"):
