@@ -14,10 +14,11 @@ import time
 import numpy as np
 
 from kit.data import course_file
-from kit.rag_answers import answer, closed_book_messages, compare_answers, generate, keyword_hit, rag_messages
+from kit.rag_answers import (answer, closed_book_messages, compare_answers, generate, keyword_hit, one_thread,
+                             rag_messages)
 
 __all__ = ["load_questions", "load_kb", "subset", "kb_text", "split_sentences", "chunk", "embed", "make_index",
-           "index_memory_mb", "Retriever", "BM25Retriever", "HybridRetriever", "reciprocal_rank_fusion",
+           "index_memory_mb", "HashingEmbedder", "Retriever", "BM25Retriever", "HybridRetriever", "reciprocal_rank_fusion",
            "recall_at_k", "reciprocal_rank", "evaluate", "rag_messages", "closed_book_messages", "generate",
            "keyword_hit", "answer", "compare_answers", "plot_metrics"]
 
@@ -68,7 +69,7 @@ def subset(docs: list[str], questions: list[dict], n_questions: int | None = Non
 
 def kb_text(doc: dict) -> str:
     """One knowledge-base document as the text we index: title, date, body."""
-    return f"{doc['title']} (updated {doc['date']}): {doc['text']}"
+    return f"{doc['text']} ({doc['title']}, updated {doc['date']}.)"
 
 
 # --- chunking -------------------------------------------------------------------------------------
@@ -111,17 +112,26 @@ def chunk(texts: list[str], how: str = "article", size: int = 3, overlap: int = 
 
 def embed(embedder, texts: list[str], batch_size: int = 32) -> np.ndarray:
     """Unit-length float32 embeddings, so that inner product = cosine similarity."""
-    import torch
-
-    threads = torch.get_num_threads()
-    if len(texts) <= 2:
-        torch.set_num_threads(1)  # one short query: splitting tiny matrix products across cores only adds latency
-    try:
+    with one_thread(len(texts) <= 2):  # a single query is too small to share across cores
         vectors = embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                                   convert_to_numpy=True, show_progress_bar=len(texts) > 200)
-    finally:
-        torch.set_num_threads(threads)
     return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class HashingEmbedder:
+    """A tiny stand-in for MiniLM (bag of words hashed into `dim` dims): for tests and exercise checks."""
+
+    def __init__(self, dim: int = 64):
+        self.dim = dim
+
+    def encode(self, texts, normalize_embeddings=True, **_):
+        import zlib
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                out[row, zlib.crc32(word.encode()) % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 
 def make_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = None, nprobe: int = 8, hnsw_m: int = 32):

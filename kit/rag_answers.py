@@ -4,8 +4,28 @@ Re-exported by `kit.rag`, so notebooks call `rag.answer(...)`. Retrievers are du
 `passages_for(question, k) -> [(doc_index, score, passage_text)]` works.
 """
 import re
+from contextlib import contextmanager
 
-__all__ = ["rag_messages", "closed_book_messages", "generate", "keyword_hit", "answer", "compare_answers"]
+__all__ = ["one_thread", "rag_messages", "closed_book_messages", "generate", "keyword_hit", "answer", "compare_answers"]
+
+
+@contextmanager
+def one_thread(active: bool = True):
+    """Run torch on one CPU thread inside the block.
+
+    One query embedding or one decoding step is a tiny matrix product: splitting it over cores buys
+    little, and on a busy shared CPU the threads wait for each other (measured here: 2 threads were
+    5-10x slower than 1 while other jobs ran).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    if active:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 RAG_INSTRUCTION = ("Answer the question with a short phrase copied from the sources above, "
@@ -32,7 +52,7 @@ def generate(model, tok, messages: list[dict], max_new_tokens: int = 32) -> str:
 
     enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     enc = enc.to(model.device)
-    with torch.no_grad():
+    with torch.no_grad(), one_thread(model.device.type == "cpu"):
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                              pad_token_id=tok.pad_token_id or tok.eos_token_id)
     return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()

@@ -1,22 +1,11 @@
 """Unit tests for kit/rag.py. A tiny hashing embedder stands in for MiniLM so the tests stay fast."""
-import re
-import zlib
-
 import numpy as np
 import pytest
 
 from kit import data, rag
 
 
-class HashEmbedder:
-    """Bag-of-words vectors hashed into 64 dimensions: same interface as SentenceTransformer.encode."""
-
-    def encode(self, texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False):
-        out = np.zeros((len(texts), 64), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"[a-z]+", text.lower()):
-                out[row, zlib.crc32(word.encode()) % 64] += 1.0
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+HashEmbedder = rag.HashingEmbedder
 
 
 DOCS = ["The cat sat on the warm mat. It purred all day.",
