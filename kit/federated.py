@@ -27,7 +27,9 @@ __all__ = ["BACKEND", "APP_DIR", "client_data", "test_data", "central_eval", "cl
 
 # A loaded machine (2 shared cores) starts Ray's helper processes slowly: Ray's raylet gives up on its
 # agent after 30 s and the driver gives up on the raylet after 30 s. Let both wait up to 5 minutes.
-os.environ.setdefault("RAY_agent_register_timeout_ms", "300000")
+for _key, _value in {"RAY_agent_register_timeout_ms": "300000", "RAY_raylet_start_wait_time_s": "300",
+                     "RAY_worker_register_timeout_seconds": "300"}.items():
+    os.environ.setdefault(_key, _value)
 
 
 def _patient_ray(seconds: float = 300):
@@ -165,7 +167,7 @@ class SecAggView:
     """What the server could look at in a plain run and in a SecAgg+ run (filled by `secagg_apps`).
 
     `seen[mode]`: the client updates the strategy received in round 1 (plain: one per client;
-    secagg: none, it only gets the unmasked sum); `seconds[mode]`, `acc[mode]`; and from the
+    secagg: every entry carries the same unmasked aggregate, see `distinct_updates`); `seconds[mode]`, `acc[mode]`; and from the
     client side (files in `spy_dir`) what actually left each client and how many bytes.
     """
 
@@ -176,6 +178,11 @@ class SecAggView:
             old.unlink()
         self.seen, self.seconds, self.acc = {}, {}, {}
 
+    def distinct_updates(self, mode: str) -> int:
+        """How many different client updates the strategy received in round 1 (SecAgg+: only the sum)."""
+        firsts = [np.asarray(update[0]) for update in self.seen.get(mode, [])]
+        return len({a.tobytes() for a in firsts})
+
     def upload(self, mode: str, node: int = 0):
         """The first array client `node` sent in `mode` ('plain' or 'secagg')."""
         return np.load(self.spy_dir / f"{mode}-node{node}.npy")
@@ -185,7 +192,8 @@ class SecAggView:
         return sum(int(p.read_text()) for p in self.spy_dir.glob(f"{mode}-*.bytes"))
 
 
-_SECAGG_KEY = "secaggplus_configs"
+_SECAGG_KEY = "secaggplus_configs"   # flwr.common.secure_aggregation.secaggplus_constants.RECORD_KEY_CONFIGS
+_MASKED_KEY = "masked_params"        # ... .Key.MASKED_PARAMETERS: the masked, quantized update a client uploads
 
 
 def _spy_mod(msg, context, call_next):
@@ -204,7 +212,7 @@ def _spy_mod(msg, context, call_next):
         for key, value in record.items():
             values = value if isinstance(value, list) else [value]
             nbytes += sum(len(v) if isinstance(v, bytes) else 8 for v in values)
-            if key == "masked_parameters":
+            if key == _MASKED_KEY:
                 from flwr.common import bytes_to_ndarray
 
                 first = bytes_to_ndarray(values[0])
@@ -235,6 +243,8 @@ def secagg_apps(view: SecAggView, num_rounds: int, n_clients: int, alpha: float 
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
     from flwr.serverapp import ServerApp
 
+    if n_clients < 3:
+        raise ValueError(f"SecAgg+ needs at least 3 clients (its secret shares need num_shares > 2), got {n_clients}")
     keys = list(privacy.make_model().state_dict())
 
     def to_model(ndarrays):
@@ -393,10 +403,19 @@ class Deployment:
             status = runs[0].get("status", "") if runs else ""
             if status.startswith("finished"):
                 if status != "finished:completed":
-                    raise RuntimeError(f"run {run_id} ended as {status}; logs in {self.workdir}")
+                    raise RuntimeError(f"run {run_id} ended as {status}; logs in {self.workdir}. "
+                                       f"The ServerApp's log ends with:\n{self.log(run_id)[-3000:]}")
                 return {"run_id": run_id, "status": status, **json.loads(result_file.read_text())}
             time.sleep(2)
         raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f} s; logs in {self.workdir}")
+
+    def log(self, run_id) -> str:
+        """The ServerApp's log of a run (`flwr log RUN_ID local --show`)."""
+        import subprocess
+
+        out = subprocess.run(["flwr", "log", str(run_id), "local", "--show"], capture_output=True, text=True,
+                             env=self.env, cwd=self.workdir, timeout=120)
+        return out.stdout + out.stderr
 
     def stop(self):
         """SIGTERM every process group started here, then SIGKILL what is still alive after 15 s."""

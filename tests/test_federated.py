@@ -52,3 +52,17 @@ def test_secagg_view_reads_spy_files(tmp_path):
     (view.spy_dir / "secagg-0-abc.bytes").write_text("250")
     assert view.upload("plain", 0).tolist() == [0, 1, 2]
     assert view.upload_bytes("plain") == 100 and view.upload_bytes("secagg") == 250
+
+
+def test_secagg_needs_three_clients(tmp_path):
+    with pytest.raises(ValueError, match="at least 3 clients"):
+        federated.secagg_apps(federated.SecAggView(tmp_path), num_rounds=1, n_clients=2)
+
+
+def test_secagg_view_counts_distinct_updates(tmp_path):
+    import numpy as np
+
+    view = federated.SecAggView(tmp_path)
+    same = [np.ones(3)]
+    view.seen = {"plain": [[np.zeros(3)], [np.ones(3)]], "secagg": [same, same, same]}
+    assert view.distinct_updates("plain") == 2 and view.distinct_updates("secagg") == 1
