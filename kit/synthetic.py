@@ -288,10 +288,11 @@ def generate_labelled(model, tok, prompts, batch_size=8, max_new_tokens=40, temp
 # --- simulation: a tiny digit renderer with controlled pose -------------------------------------
 
 FONTS = ["DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono", "STIXGeneral", "cmr10", "cmss10", "cmtt10"]
+STYLES = (("normal", "normal"), ("bold", "normal"), ("normal", "italic"))
 
 
 def glyph_masks(chars="0123456789", fonts=FONTS, size=56, box=40) -> np.ndarray:
-    """Each character in each font (regular, bold, italic) rasterised as a centred (size, size) mask:
+    """Each character in each font (regular, bold, italic where the font has them) rasterised as a centred (size, size) mask:
     the simulator's 'assets'. Shape (n_variants, len(chars), size, size)."""
     from matplotlib.font_manager import FontProperties
     from matplotlib.path import Path
@@ -300,7 +301,8 @@ def glyph_masks(chars="0123456789", fonts=FONTS, size=56, box=40) -> np.ndarray:
     grid = (np.stack(np.meshgrid(np.arange(size), np.arange(size)), -1).reshape(-1, 2) + 0.5)
     masks = []
     for family in fonts:
-        for weight, style in (("normal", "normal"), ("bold", "normal"), ("normal", "italic")):
+        styles = (("normal", "normal"),) if family.startswith("cm") else STYLES   # TeX fonts: regular only
+        for weight, style in styles:
             prop = FontProperties(family=family, weight=weight, style=style)
             row = []
             for ch in chars:
