@@ -173,3 +173,8 @@ def test_exercise_checks_accept_references_and_hint_on_mistakes(monkeypatch):
     assert ex09.check_distillation_loss(kd)
     with pytest.raises(Hint, match="T²"):
         ex09.check_distillation_loss(lambda s, t, y, T, a: kd(s, t, y, T, a) / (T * T if a == 1.0 else 1))
+
+
+def test_gguf_path_finds_the_packaged_q4_file():
+    path = compress.gguf_path()
+    assert path.suffix == ".gguf" and "Q4_1" in path.name and path.stat().st_size > 50e6
