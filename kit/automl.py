@@ -58,7 +58,7 @@ def _epoch(model, loader, optimizer):
         optimizer.step()
 
 
-def train_cnn(model, train, lr, epochs, seed, batch_size=64):
+def train_cnn(model, train, lr, epochs, seed, batch_size=32):
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loader = kit_train.as_loader(train, batch_size, shuffle=True, seed=seed)
     for _ in range(epochs):
@@ -66,7 +66,7 @@ def train_cnn(model, train, lr, epochs, seed, batch_size=64):
     return model
 
 
-def cnn_objective(train, val, max_epochs=6, arch=None, batch_size=64):
+def cnn_objective(train, val, max_epochs=6, arch=None, batch_size=32):
     """An Optuna objective: suggest lr / width / dropout, train, report val accuracy after each epoch.
 
     `train` and `val` are (X, y) pairs of images. The trial is pruned as soon as the pruner says so;
@@ -75,7 +75,7 @@ def cnn_objective(train, val, max_epochs=6, arch=None, batch_size=64):
     import optuna
 
     def objective(trial):
-        lr = trial.suggest_float("lr", 1e-4, 3e-2, log=True)
+        lr = trial.suggest_float("lr", 3e-4, 5e-2, log=True)
         width = arch or trial.suggest_categorical("width", [8, 16, 32])
         dropout = trial.suggest_float("dropout", 0.0, 0.5)
         torch.manual_seed(trial.number)
@@ -101,7 +101,7 @@ def epochs_saved(study, max_epochs: int) -> float:
     return 1 - sum(t.user_attrs["epochs"] for t in trials) / (len(trials) * max_epochs)
 
 
-def architecture_objective(train, val, epochs=2, lr=3e-3, latency_batch=None):
+def architecture_objective(train, val, epochs=2, lr=1e-2, latency_batch=None):
     """A two-objective Optuna objective: (validation accuracy up, parameter count down) over depth/width/kernel."""
     def objective(trial):
         depth = trial.suggest_int("depth", 1, 3)

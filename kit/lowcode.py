@@ -70,7 +70,7 @@ def _image_objective(train, val, space, epochs, max_params, models: dict):
     """Architecture + learning-rate search for images; trained models are kept in `models` by trial number."""
     def objective(trial):
         model = automl.SmallCNN(*(trial.suggest_categorical(k, space[k]) for k in ("depth", "width", "kernel")))
-        model = automl.train_cnn(model, train, trial.suggest_float("lr", 1e-3, 1e-2, log=True), epochs, trial.number)
+        model = automl.train_cnn(model, train, trial.suggest_float("lr", 3e-3, 3e-2, log=True), epochs, trial.number)
         models[trial.number] = model
         trial.set_user_attr("params", automl.count_params(model))
         trial.set_user_attr("predict_ms", automl.latency_ms(model, val[0][:200], repeats=1))
