@@ -1,0 +1,164 @@
+"""Flower's deployment engine on one machine: a SuperLink and SuperNodes as real processes on free ports.
+
+    with Deployment(n_nodes=2) as fed:                  # started on 127.0.0.1, stopped on exit
+        result = fed.run({"num-server-rounds": 3})      # `flwr run kit/flower_app`, waits for the end
+
+The same commands, started by hand on several machines, make a real federation (docs/federated.md).
+"""
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["APP_DIR", "Deployment", "free_port"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float, process=None, log=None):
+    """Block until something accepts connections on 127.0.0.1:port (a SuperLink that finished starting)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the SuperLink exited with code {process.returncode}; see {log}")
+        with socket.socket() as s:
+            s.settimeout(1)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s; see {log}")
+
+
+APP_DIR = Path(__file__).resolve().parent / "flower_app"
+
+
+class Deployment:
+    """A SuperLink and `n_nodes` SuperNodes on 127.0.0.1 as separate processes, on free ports.
+
+        with federated.Deployment(n_nodes=2) as fed:
+            result = fed.run({"num-server-rounds": 2})   # `flwr run` of kit/flower_app, waits for the end
+        # every process started here is stopped on exit, even after an error
+
+    On real machines you start the same commands by hand (docs/federated.md).
+    """
+
+    def __init__(self, n_nodes: int = 2, workdir=None):
+        import tempfile
+
+        if n_nodes < 1:
+            raise ValueError(f"a federation needs at least one SuperNode, got n_nodes={n_nodes}")
+        self.n_nodes = n_nodes
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="kit-flower-"))
+        self.port = None
+        self.processes: list = []
+        bin_dir = str(Path(sys.executable).parent)
+        self.env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
+                        FLWR_HOME=str(self.workdir / "flwr_home"))
+
+    def _spawn(self, name, args):
+        import subprocess
+
+        log = open(self.workdir / f"{name}.log", "w")
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,
+                                start_new_session=True)  # its own process group: stop() ends its children too
+        self.processes.append(proc)
+        return proc
+
+    def start(self):
+        """Start the SuperLink, then the SuperNodes, and point the `flwr` CLI at them."""
+        self.port = free_port()
+        self._spawn("superlink", ["flower-superlink", "--insecure", "--host", "127.0.0.1", "--port", str(self.port),
+                                  "--disable-runtime-dependency-installation",
+                                  "--database", str(self.workdir / "state.db")])
+        for k in range(self.n_nodes):
+            self._spawn(f"supernode{k}", ["flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{self.port}",
+                                          "--host", "127.0.0.1", "--port", str(free_port()),
+                                          "--node-config", f"partition-id={k} num-partitions={self.n_nodes}"])
+        _wait_for_port(self.port, timeout=120, process=self.processes[0], log=self.workdir / "superlink.log")
+        home = Path(self.env["FLWR_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text(f'[superlink]\ndefault = "local"\n\n[superlink.local]\n'
+                                          f'address = "127.0.0.1:{self.port}"\ninsecure = true\n')
+        return self
+
+    def _flwr(self, *args, timeout=120):
+        import json
+        import subprocess
+
+        out = subprocess.run(["flwr", *args, "--format", "json"], capture_output=True, text=True, env=self.env,
+                             cwd=self.workdir, timeout=timeout)
+        try:
+            return json.loads(out.stdout)
+        except ValueError:
+            raise RuntimeError(f"`flwr {' '.join(args)}` failed: {out.stdout[-500:]} {out.stderr[-500:]}") from None
+
+    def run(self, run_config: dict | None = None, timeout: float = 300, app_dir=None) -> dict:
+        """`flwr run` the lesson's app (or `app_dir`) on this federation, wait for the end, return its result file."""
+        import json
+
+        result_file = self.workdir / "result.json"
+        config = {**(run_config or {}), "result-file": str(result_file)}
+        overrides = " ".join(f"{k}='{v}'" if isinstance(v, str) else f"{k}={v}" for k, v in config.items())
+        started = self._flwr("run", str(app_dir or APP_DIR), "local", "--run-config", overrides)
+        run_id = started.get("run-id") or started.get("run_id")
+        if not started.get("success", True) or run_id is None:
+            raise RuntimeError(f"flwr run did not start: {started}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self._flwr("ls", "local", "--run-id", str(run_id)).get("runs", [])
+            status = runs[0].get("status", "") if runs else ""
+            if status.startswith("finished"):
+                if status != "finished:completed":
+                    raise RuntimeError(f"run {run_id} ended as {status}; logs in {self.workdir}. "
+                                       f"The ServerApp's log ends with:\n{self.log(run_id)[-3000:]}")
+                return {"run_id": run_id, "status": status, **json.loads(result_file.read_text())}
+            time.sleep(2)
+        raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f} s; logs in {self.workdir}")
+
+    def log(self, run_id) -> str:
+        """The ServerApp's log of a run (`flwr log RUN_ID local --show`)."""
+        import subprocess
+
+        out = subprocess.run(["flwr", "log", str(run_id), "local", "--show"], capture_output=True, text=True,
+                             env=self.env, cwd=self.workdir, timeout=120)
+        return out.stdout + out.stderr
+
+    def stop(self):
+        """SIGTERM every process group started here, then SIGKILL what is still alive after 15 s."""
+        import signal
+
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=15)
+            except Exception:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+        self.processes = []
+
+    def alive(self) -> int:
+        """How many of the processes started here are still running."""
+        return sum(p.poll() is None for p in self.processes)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
