@@ -83,9 +83,19 @@ def run(args) -> int:
 
 
 def bench(args) -> int:
-    from kit import lessons, runner
+    import json
 
-    records = runner.run_many(lessons.notebook_paths(), args.profile)
+    from kit import lessons, runner
+    from kit.paths import BUILD
+
+    if args.collect:  # tabulate the latest results already in build/results/ instead of re-running
+        records = [json.loads((BUILD / "results" / f"{p.stem}.json").read_text()) for p in lessons.notebook_paths()
+                   if (BUILD / "results" / f"{p.stem}.json").exists()]
+        records = [r for r in records if r["profile"] == args.profile]
+        if not records:
+            raise KitError(f"No {args.profile} results in build/results/: run python -m kit run --all --profile {args.profile}")
+    else:
+        records = runner.run_many(lessons.notebook_paths(), args.profile)
     out = runner.write_bench(records)
     print(f"wrote {out}")
     return 0 if all(r["ok"] for r in records) else 1
@@ -146,6 +156,7 @@ def main(argv=None) -> int:
     p.set_defaults(func=run)
     p = sub.add_parser("bench", help="run every lesson and write bench/results.md")
     p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "gpu"])
+    p.add_argument("--collect", action="store_true", help="tabulate existing build/results/ without re-running")
     p.set_defaults(func=bench)
     p = sub.add_parser("student", help="build student copies of the exercises in build/student/")
     p.add_argument("--sync", action="store_true", help="regenerate exercises/NN_*.ipynb instead")

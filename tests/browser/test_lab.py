@@ -82,14 +82,20 @@ def test_lesson00_runs_in_a_real_browser(lab):
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
-            page.get_by_text("✓ lesson 00 claims hold").wait_for(timeout=600_000)
+            done = page.locator(".jp-OutputArea-output", has_text="✓ lesson 00 claims hold")
+            try:
+                done.wait_for(state="attached", timeout=900_000)    # off-screen cells count as hidden
+            except Exception:
+                page.screenshot(path=str(shots / "lesson00-failed.png"))
+                raise
 
             training = page.locator(".jp-CodeCell", has_text="history = train.fit(model")
             assert training.locator(".jp-OutputArea-output img").count() >= 1, "the live training plot is missing"
 
             widget = page.locator(".jp-CodeCell", has_text="widgets.interactive(")
             widget.scroll_into_view_if_needed()
-            before = widget.locator(".jp-OutputArea-output img").last.get_attribute("src", timeout=120_000)
+            widget.locator(".jp-OutputArea-output img").last.wait_for(state="attached", timeout=120_000)
+            before = widget.locator(".jp-OutputArea-output img").last.get_attribute("src")
             readout = widget.locator(".widget-readout").last              # the width slider's value box
             readout.click()
             readout.press("Control+A")
