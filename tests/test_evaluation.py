@@ -83,3 +83,8 @@ def test_fresh_questions_differ_per_seed_and_are_checkable():
     assert not evaluation.answer_is_correct("I don't know", q["answer"])
     with pytest.raises(ValueError, match="at least one"):
         evaluation.fresh_questions(0, seed=1)
+
+
+def test_answer_reads_equations():
+    assert evaluation.answer_is_correct("12 + 7 = 19\n\nThis is", "19")
+    assert not evaluation.answer_is_correct("12 + 7 = 8", "19")
