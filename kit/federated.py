@@ -214,10 +214,10 @@ def _spy_mod(msg, context, call_next):
         for key, value in record.items():
             values = value if isinstance(value, list) else [value]
             nbytes += sum(len(v) if isinstance(v, bytes) else 8 for v in values)
-            if key == _MASKED_KEY:
+            if key == _MASKED_KEY:  # SecAgg+ prepends a 1-element weight factor: take the first real tensor
                 from flwr.common import bytes_to_ndarray
 
-                first = bytes_to_ndarray(values[0])
+                first = next((a for a in map(bytes_to_ndarray, values) if a.size > 1000), first)
     pid = context.node_config["partition-id"]
     Path(spy, f"{mode}-{pid}-{msg.metadata.message_id[:12]}.bytes").write_text(str(nbytes))
     if first is not None and first.size > 1000:
