@@ -44,9 +44,11 @@ def lab(tmp_path):
     env = dict(os.environ, HOME=str(home), KIT_PROFILE="smoke", JUPYTERLAB_SETTINGS_DIR=str(home / "lab-settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), KIT_PROGRESS=str(home / "progress.json"))
     env.pop("KIT_HEADLESS", None)  # the live plot must redraw as a learner would see it
+    served = tmp_path / "course"     # a copy, so that JupyterLab's autosave never touches the repository
+    shutil.copytree(ROOT / "notebooks", served / "notebooks")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}"],
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={served}"],
         env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"), start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
