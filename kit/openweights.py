@@ -343,9 +343,9 @@ def cost_widget(speeds: dict):
     def show(tokens_per_request=300, machine_per_hour=0.10, api_per_million=0.60):
         display(report.table(cost_table(speeds, tokens_per_request, machine_per_hour, api_per_million)))
 
-    return widgets.interactive(show, tokens_per_request=widgets.IntSlider(300, 50, 2000, 50),
-                               machine_per_hour=widgets.FloatSlider(0.10, 0.01, 2.0, step=0.01),
-                               api_per_million=widgets.FloatSlider(0.60, 0.05, 15.0, step=0.05))
+    return widgets.interactive(show, tokens_per_request=widgets.IntSlider(value=300, min=50, max=2000, step=50),
+                               machine_per_hour=widgets.FloatSlider(value=0.10, min=0.01, max=2.0, step=0.01),
+                               api_per_million=widgets.FloatSlider(value=0.60, min=0.05, max=15.0, step=0.05))
 
 
 def plot_retention(rows: list[dict]):
