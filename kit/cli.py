@@ -96,7 +96,7 @@ def bench(args) -> int:
             raise KitError(f"No {args.profile} results in build/results/: run python -m kit run --all --profile {args.profile}")
     else:
         records = runner.run_many(lessons.notebook_paths(), args.profile)
-    out = runner.write_bench(records)
+    out = runner.write_bench(records, **({"out": Path(args.out)} if args.out else {}))
     print(f"wrote {out}")
     return 0 if all(r["ok"] for r in records) else 1
 
@@ -157,6 +157,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("bench", help="run every lesson and write bench/results.md")
     p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "gpu"])
     p.add_argument("--collect", action="store_true", help="tabulate existing build/results/ without re-running")
+    p.add_argument("--out", help="where to write the table (default bench/results.md)")
     p.set_defaults(func=bench)
     p = sub.add_parser("student", help="build student copies of the exercises in build/student/")
     p.add_argument("--sync", action="store_true", help="regenerate exercises/NN_*.ipynb instead")
