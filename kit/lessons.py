@@ -67,7 +67,7 @@ LESSONS = [
            ("automl_test_acc >= default_test_acc", "pruned_epochs_saved_frac >= 0.3", "nl_parse_accuracy >= 0.8")),
     Lesson("08", "08_open_weights", "Open-weight models",
            "checkpoint anatomy, licences and model cards, cost, adapter merging, publishing",
-           {"smoke": 2, "cpu": 10, "gpu": 5},
+           {"smoke": 3, "cpu": 10, "gpu": 5},
            ("params_match_config == 1", "merge_task_a_retained >= 0.8", "merge_task_b_retained >= 0.8",
             "reloaded_matches <= 1e-4")),
     Lesson("09", "09_compression", "Compression and energy-efficient AI",
