@@ -41,7 +41,7 @@ lab: setup
 		--IdentityProvider.token=$(TOKEN) --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
 test: setup
-	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=600 -q -m "not browser"
+	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=1500 -q -m "not browser"
 
 unit: setup
 	$(BIN)/python -m pytest tests -q -m "not browser"
@@ -52,7 +52,7 @@ browser-test: setup
 	$(BIN)/python -m pytest tests/browser -q -m browser
 
 notebooks: setup
-	$(BIN)/python -m pytest notebooks exercises/solutions --nbmake --nbmake-timeout=600 -q
+	$(BIN)/python -m pytest notebooks exercises/solutions --nbmake --nbmake-timeout=1500 -q
 
 bench: setup
 	$(BIN)/python -m kit bench --profile cpu
