@@ -31,9 +31,12 @@ def stub_source(source: str) -> str:
                 head += lines[node.body[0].lineno - 1:node.body[0].end_lineno]
             out += head + [f"{indent}# TODO: your code here", f"{indent}raise NotImplementedError", ""]
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = ", ".join(ast.unparse(t) for t in targets)
-            out.append(f"{names} = ...  # TODO: replace ... with your answer")
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            if isinstance(target, (ast.Tuple, ast.List)):  # a, b = ... would fail to unpack one Ellipsis
+                names = ", ".join(ast.unparse(t) for t in target.elts)
+                out.append(f"{names} = {', '.join(['...'] * len(target.elts))}  # TODO: replace each ... with your answer")
+            else:
+                out.append(f"{ast.unparse(target)} = ...  # TODO: replace ... with your answer")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             out.append(ast.get_source_segment(source, node))
     return "\n".join(out).rstrip() + "\n"

@@ -14,6 +14,7 @@ def accuracy(y_true, y_pred):
     return float((np.asarray(y_true) == np.asarray(y_pred)).mean())
 
 best_lr = 0.01
+low, high = 1, 2
 print("helper output that the student copy drops")
 '''
 
@@ -22,7 +23,7 @@ def test_stub_keeps_signatures_and_docstrings():
     stub = student.stub_source(SOLVED)
     assert "def accuracy(y_true, y_pred):" in stub and "Share of predictions" in stub
     assert "raise NotImplementedError" in stub and "# TODO" in stub
-    assert "best_lr = ...  # TODO" in stub
+    assert "best_lr = ...  # TODO" in stub and "low, high = ..., ..." in stub
     assert "import numpy as np" in stub
     assert ".mean()" not in stub and "print(" not in stub
     compile(stub, "<stub>", "exec")
