@@ -152,9 +152,10 @@ def write_bench(records: list[dict], out: Path = ROOT / "bench" / "results.md") 
         for target in lesson.targets:
             verdict = lessons.check_target(target, record["metrics"])
             claims.append(f"{'✓' if verdict else '✗' if verdict is False else '?'} `{target}`")
+        cpu = f"{record['cpu_s'] / 60:.1f} min" if record.get("cpu_s") else "–"
         within = "" if budget is None else (" ✓" if record["wall_s"] <= budget * 60 else " ✗")
         lines.append(f"| {lesson.number} {lesson.title} | {'✓' if record['ok'] else '✗ ' + record.get('error', '')} "
-                     f"| {record['wall_s'] / 60:.1f} min{within} | {f"{record['cpu_s'] / 60:.1f} min" if record.get('cpu_s') else '–'} | {budget} min | {record['peak_rss_mb']} MB "
+                     f"| {record['wall_s'] / 60:.1f} min{within} | {cpu} | {budget} min | {record['peak_rss_mb']} MB "
                      f"| {metrics} | {'<br>'.join(claims)} |")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
