@@ -6,6 +6,7 @@
 The same commands, started by hand on several machines, make a real federation (docs/federated.md).
 """
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -61,7 +62,7 @@ class Deployment:
         self.port = None
         self.processes: list = []
         bin_dir = str(Path(sys.executable).parent)
-        self.env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        self.env = dict(os.environ, NO_COLOR="1", PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
                         FLWR_HOME=str(self.workdir / "flwr_home"))
 
     def _spawn(self, name, args):
@@ -96,8 +97,8 @@ class Deployment:
 
         out = subprocess.run(["flwr", *args, "--format", "json"], capture_output=True, text=True, env=self.env,
                              cwd=self.workdir, timeout=timeout)
-        try:
-            return json.loads(out.stdout)
+        try:  # inside a Jupyter kernel, flwr's rich output colours even piped JSON: strip the ANSI codes
+            return json.loads(re.sub(r"\x1b\[[0-9;]*m", "", out.stdout))
         except ValueError:
             raise RuntimeError(f"`flwr {' '.join(args)}` failed: {out.stdout[-500:]} {out.stderr[-500:]}") from None
 
