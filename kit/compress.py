@@ -1,8 +1,10 @@
 """Compression: the glue behind lesson 09 (quantization, pruning, distillation).
 
     clf = compress.SentenceClassifier(AutoModel.from_pretrained(models.path("minilm")), n_classes=2)
-    q8 = torch.ao.quantization.quantize_dynamic(clf, {nn.Linear}, dtype=torch.qint8)
+    q8 = torch.ao.quantization.quantize_dynamic(clf, {nn.Linear}, dtype=torch.qint8)   # per-tensor
+    torchao.quantization.quantize_(clf8 := copy.deepcopy(clf), Int8DynamicActivationInt8WeightConfig())
     compress.linear_bytes(clf), compress.linear_bytes(q8)      # the quantized layers' weights
+    folds = compress.cross_fit(E, y, fit_head, n_folds=5, repeats=3)   # every sentence is test data
     lm4 = compress.quantize_int4(lm, group_size=128)            # weight-only, group-wise int4
 
 torchao's int4 paths need kernels this CPU lacks (CUDA, bf16), so `Int4Linear` is a plain,
@@ -21,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-__all__ = ["SentenceClassifier", "encode_batches", "embed", "classifier_accuracy", "state_bytes",
+__all__ = ["SentenceClassifier", "encode_batches", "embed", "classifier_accuracy", "cross_fit",
+           "out_of_fold_predict", "activation_peaks", "compile_or_eager", "state_bytes",
            "linear_bytes", "Int4Linear", "quantize_int4", "perplexity", "check_sparsity", "sparsity",
            "SmallCNN", "shrink_channels", "count_params", "distill_targets", "DistillLoss", "gguf_path", "plot_pruning"]
 
@@ -71,6 +74,81 @@ def classifier_accuracy(model: nn.Module, batches, labels, desc: str = "evaluati
     return (preds == labels).float().mean().item()
 
 
+def cross_fit(E, y, train_head, n_folds: int = 5, repeats: int = 1, seed: int = 0) -> list:
+    """Repeated k-fold cross-fitting: heads that each never saw the rows they will predict.
+
+    For each of `repeats` shuffles, the rows are cut into `n_folds` parts and `train_head(E_rest, y_rest)`
+    is trained on all but one. Returns, per repeat, [(held_out_indices, head), ...]. With a small data
+    set this makes every row test data (200 sentences instead of a 50-sentence test split)."""
+    y = torch.as_tensor(np.asarray(y))
+    if len(E) != len(y):
+        raise ValueError(f"{len(E)} embeddings but {len(y)} labels: they must match")
+    if not 2 <= n_folds <= len(y):
+        raise ValueError(f"n_folds must be between 2 and the number of rows ({len(y)}), got {n_folds}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    runs = []
+    for r in range(repeats):
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed + r))
+        folds = []
+        for held_out in order.tensor_split(n_folds):
+            keep = torch.ones(len(y), dtype=torch.bool)
+            keep[held_out] = False
+            folds.append((held_out.sort().values, train_head(E[keep], y[keep])))
+        runs.append(folds)
+    return runs
+
+
+@torch.inference_mode()
+def out_of_fold_predict(runs, E) -> torch.Tensor:
+    """The predicted class of every row of `E` in every repeat, each by the head that held it out.
+
+    `E` may come from another encoder (e.g. a quantized one): the heads stay as trained. Shape (repeats, rows)."""
+    preds = torch.full((len(runs), len(E)), -1, dtype=torch.long)
+    for r, folds in enumerate(runs):
+        for held_out, head in folds:
+            preds[r, held_out] = head.eval()(E[held_out]).argmax(-1)
+    if (preds < 0).any():
+        raise ValueError("the folds do not cover every row of E: were they made for these rows?")
+    return preds
+
+
+@torch.inference_mode()
+def activation_peaks(model: SentenceClassifier, batch, special_ids) -> list[dict]:
+    """Per encoder layer, the largest |input| of the feed-forward layers for special tokens ([CLS], [SEP])
+    and for ordinary words (max and median over words): why one int8 scale per tensor fails."""
+    peaks, hooks = {}, []
+    for i, layer in enumerate(model.encoder.encoder.layer):
+        for name, linear in (("ffn_in", layer.intermediate.dense), ("ffn_out", layer.output.dense)):
+            hooks.append(linear.register_forward_hook(
+                lambda m, inputs, out, key=(i, name): peaks.__setitem__(key, inputs[0].abs().amax(-1))))
+    try:
+        model.eval()(**batch)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    real = batch["attention_mask"].bool()
+    special = real & torch.isin(batch["input_ids"], torch.as_tensor(list(special_ids)))
+    words = real & ~special
+    return [{"layer": i, "input of": name, "special tokens max": round(p[special].max().item(), 1),
+             "words max": round(p[words].max().item(), 1), "words median": round(p[words].median().item(), 1)}
+            for (i, name), p in peaks.items()]
+
+
+def compile_or_eager(model: nn.Module, example: dict) -> nn.Module:
+    """`torch.compile(model)`, compiled now by one call on `example`; the eager model if compiling fails
+    (typically no C++ compiler on the machine), with a note saying so."""
+    compiled = torch.compile(model)
+    try:
+        with torch.inference_mode():
+            compiled(**example)
+        return compiled
+    except Exception as error:                      # inductor raises many kinds; all mean "no compiled path"
+        print(f"torch.compile failed here ({type(error).__name__}); using the eager model. "
+              "Install a C++ compiler (gcc / Xcode command-line tools / MSVC) for the compiled timings.")
+        return model
+
+
 # --- sizes ---------------------------------------------------------------------------------------
 
 def state_bytes(module: nn.Module) -> int:
@@ -80,7 +158,7 @@ def state_bytes(module: nn.Module) -> int:
     return buffer.getbuffer().nbytes
 
 
-_LINEAR_KINDS = (nn.Linear, torch.ao.nn.quantized.dynamic.Linear)
+_LINEAR_KINDS = (nn.Linear, torch.ao.nn.quantized.dynamic.Linear)   # torchao keeps nn.Linear, int8 weights inside
 
 
 def linear_bytes(model: nn.Module) -> int:

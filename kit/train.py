@@ -164,11 +164,13 @@ def predict(model: nn.Module, X, batch_size: int = 256) -> np.ndarray:
 
 def fit(model: nn.Module, train_data, val_data=None, *, epochs: int = 5, lr: float = 1e-3,
         batch_size: int = 64, optimizer=None, loss_fn=None, weight_decay: float = 0.0,
-        live: bool | None = None, progress: bool = True, title: str = "", seed: int = 0) -> History:
+        live: bool | None = None, progress: bool = True, plot: bool = True, title: str = "",
+        seed: int = 0) -> History:
     """Train `model` with Adam (or `optimizer`) and return a `History` of losses and accuracies.
 
     `train_data` / `val_data` are (X, y) pairs, Datasets or DataLoaders. Each epoch is the classic
     loop: forward pass, loss, backward pass, optimiser step; then one pass over the validation set.
+    `plot=False` and `progress=False` train silently (e.g. many small models in a loop).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -179,7 +181,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, epochs: int = 5, lr: flo
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loader = as_loader(train_data, batch_size, shuffle=True, seed=seed)
-    plot, history = LivePlot(title=title, live=live), History()
+    chart, history = LivePlot(title=title, live=live if plot else False), History()
     bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False)
     for epoch in bar:
         start = time.perf_counter()
@@ -203,8 +205,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, epochs: int = 5, lr: flo
             row.update(val_loss=scores["loss"], val_acc=scores["acc"])
         row["seconds"] = time.perf_counter() - start
         history.rows.append(row)
-        plot.update(row)
+        if plot:
+            chart.update(row)
         bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "epoch" and v is not None})
     bar.close()
-    plot.finish()
+    chart.finish()
     return history

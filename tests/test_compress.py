@@ -178,3 +178,69 @@ def test_exercise_checks_accept_references_and_hint_on_mistakes(monkeypatch):
 def test_gguf_path_finds_the_packaged_q4_file():
     path = compress.gguf_path()
     assert path.suffix == ".gguf" and "Q4_1" in path.name and path.stat().st_size > 50e6
+
+
+def _recording_head(seen: list):
+    """A train_head stub: remembers which rows (E holds each row's index) it was trained on."""
+    def train_head(E, y):
+        seen.append(set(E[:, 0].long().tolist()))
+        head = nn.Linear(1, 2)
+        with torch.no_grad():
+            head.weight.copy_(torch.tensor([[-1.0], [1.0]]))
+            head.bias.zero_()
+        return head
+    return train_head
+
+
+def test_cross_fit_holds_out_every_row_once_per_repeat_and_never_trains_on_it():
+    E, y = torch.arange(20.0).unsqueeze(1), torch.arange(20) % 2
+    seen = []
+    runs = compress.cross_fit(E, y, _recording_head(seen), n_folds=4, repeats=2)
+    assert len(runs) == 2 and all(len(folds) == 4 for folds in runs)
+    for folds, trained in zip(runs, [seen[:4], seen[4:]]):
+        held = [set(idx.tolist()) for idx, _ in folds]
+        assert sorted(i for h in held for i in h) == list(range(20))          # each row exactly once
+        assert all(not (h & t) and len(h | t) == 20 for h, t in zip(held, trained))
+    assert [idx.tolist() for idx, _ in runs[0]] != [idx.tolist() for idx, _ in runs[1]]   # another shuffle
+    preds = compress.out_of_fold_predict(runs, E)
+    assert preds.shape == (2, 20) and (preds[:, 1:] == 1).all()               # the stub says "1" for E > 0
+
+
+def test_cross_fit_and_out_of_fold_predict_reject_bad_input():
+    E, y = torch.zeros(6, 1), torch.zeros(6)
+    with pytest.raises(ValueError, match="6 embeddings but 5 labels"):
+        compress.cross_fit(E, y[:5], _recording_head([]))
+    with pytest.raises(ValueError, match="n_folds must be between 2"):
+        compress.cross_fit(E, y, _recording_head([]), n_folds=7)
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        compress.cross_fit(E, y, _recording_head([]), repeats=0)
+    runs = compress.cross_fit(E, y, _recording_head([]), n_folds=2)
+    with pytest.raises(ValueError, match="do not cover every row"):
+        compress.out_of_fold_predict(runs, torch.zeros(8, 1))
+
+
+def test_activation_peaks_reports_each_feed_forward_input_and_removes_its_hooks():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                   intermediate_size=32))
+    clf = compress.SentenceClassifier(encoder, n_classes=2)
+    batch = {"input_ids": torch.tensor([[1, 7, 8, 2, 0]]), "attention_mask": torch.tensor([[1, 1, 1, 1, 0]])}
+    peaks = compress.activation_peaks(clf, batch, special_ids=[1, 2])
+    assert [(p["layer"], p["input of"]) for p in peaks] == [(0, "ffn_in"), (0, "ffn_out"), (1, "ffn_in"), (1, "ffn_out")]
+    assert all(p["special tokens max"] > 0 and p["words max"] >= p["words median"] > 0 for p in peaks)
+    assert not any(m._forward_hooks for m in clf.modules())
+
+
+def test_compile_or_eager_falls_back_to_eager_with_a_note(monkeypatch, capsys):
+    model = nn.Linear(2, 2)
+
+    def broken_compile(module):
+        def call(**kwargs):
+            raise RuntimeError("no C++ compiler")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    assert compress.compile_or_eager(model, {"input": torch.zeros(1, 2)}) is model
+    assert "C++ compiler" in capsys.readouterr().out

@@ -26,6 +26,15 @@ def test_fit_learns_real_digits():
     assert history.plot().axes  # a static figure with two panels
 
 
+def test_fit_without_plot_draws_nothing(monkeypatch):
+    drawn = []
+    monkeypatch.setattr(train.LivePlot, "draw", lambda self, rows: drawn.append(len(rows)))
+    monkeypatch.setattr(train, "_in_ipython", lambda: True)          # where finish() would display
+    history = train.fit(nn.Linear(4, 2), (torch.zeros(8, 4), torch.zeros(8, dtype=torch.long)), epochs=2,
+                        progress=False, plot=False, live=True)
+    assert len(history.rows) == 2 and drawn == []
+
+
 def test_fit_rejects_bad_input():
     model = nn.Linear(4, 2)
     X, y = torch.zeros(8, 4), torch.zeros(8, dtype=torch.long)
