@@ -3,7 +3,7 @@
 Starts JupyterLab on 127.0.0.1 with a token and its own HOME, opens lesson 00, runs all cells,
 checks that the live training plot appears and that moving the ipywidgets slider changes its
 output, saves a screenshot under build/browser/, and stops every process it started.
-Run with `make browser-test` (it installs Chromium if needed); `make test` leaves it out.
+`make test` and `make browser-test` install Debian's chromium first; without it this test is skipped.
 """
 import json
 import os
@@ -22,7 +22,7 @@ from kit.paths import BUILD, ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium: make browser-test")]
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: make chromium (apt-get install chromium)")]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -69,6 +69,20 @@ def lab(tmp_path):
             os.killpg(server.pid, 9)
 
 
+def _wait_for_idle_kernel(page, seconds: int = 120):
+    """Wait until the status bar says the notebook's kernel is up and idle (the toolbar's execution
+    indicator says "idle" before any kernel exists, and Run All then only asks which kernel to use)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        dialog = page.get_by_role("dialog").filter(has_text="Select Kernel")
+        if dialog.count():
+            dialog.get_by_role("button", name="Select", exact=True).click()
+        if any("ipykernel" in t and "Idle" in t for t in page.locator(".jp-StatusBar-TextItem").all_text_contents()):
+            return
+        page.wait_for_timeout(1000)
+    pytest.fail(f"no idle kernel after {seconds} s; status bar: {page.locator('.jp-StatusBar-TextItem').all_text_contents()}")
+
+
 def test_lesson00_runs_in_a_real_browser(lab):
     from playwright.sync_api import sync_playwright
 
@@ -81,7 +95,7 @@ def test_lesson00_runs_in_a_real_browser(lab):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/lab/tree/notebooks/00_start_here.ipynb?reset&token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+            _wait_for_idle_kernel(page)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
             done = page.locator(".jp-OutputArea-output", has_text="✓ lesson 00 claims hold")
