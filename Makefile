@@ -79,7 +79,8 @@ wheelhouse: setup
 wheelhouse-test:
 	rm -rf build/wheelhouse-venv
 	$(PYTHON) -m venv build/wheelhouse-venv
-	PIP_CONFIG_FILE=/dev/null $(MAKE) setup VENV=build/wheelhouse-venv WHEELHOUSE=wheelhouse
+	env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 \
+		$(MAKE) setup VENV=build/wheelhouse-venv WHEELHOUSE=wheelhouse     # no index, no config: only wheelhouse/
 	build/wheelhouse-venv/bin/python -m kit doctor
 
 clean:
