@@ -58,6 +58,7 @@ class Deployment:
         if n_nodes < 1:
             raise ValueError(f"a federation needs at least one SuperNode, got n_nodes={n_nodes}")
         self.n_nodes = n_nodes
+        self._own_workdir = workdir is None          # a temporary folder: removed after a clean exit
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="kit-flower-"))
         self.port = None
         self.processes: list = []
@@ -159,7 +160,16 @@ class Deployment:
         return sum(p.poll() is None for p in self.processes)
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:            # __exit__ does not run when __enter__ fails: stop what did start
+            self.stop()
+            raise
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
+        """Stop everything; remove a temporary workdir only when all went well (its logs explain a failure)."""
         self.stop()
+        if exc_type is None and self._own_workdir:
+            import shutil
+
+            shutil.rmtree(self.workdir, ignore_errors=True)

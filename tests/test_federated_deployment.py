@@ -9,15 +9,10 @@ from kit import federated
 
 
 def test_deployment_engine_runs_a_federation_and_stops_every_process():
-    fed = federated.Deployment(n_nodes=2)
-    started = []
-    try:
-        fed.start()
+    with federated.Deployment(n_nodes=2) as fed:
         started = [p.pid for p in fed.processes]
         children = [c.pid for pid in started for c in psutil.Process(pid).children(recursive=True)]
         result = fed.run({"num-server-rounds": 2, "n-train": 400, "alpha": 0.0}, timeout=400)
-    finally:
-        fed.stop()
     assert result["status"] == "finished:completed"
     assert len(result["acc"]) == 3                      # round 0 (initial model) + 2 rounds
     assert result["acc"][-1] > result["acc"][0] + 0.1   # the federation learned something
@@ -25,3 +20,4 @@ def test_deployment_engine_runs_a_federation_and_stops_every_process():
     leftovers = [pid for pid in started + children if psutil.pid_exists(pid)
                  and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert not leftovers, f"processes still running after stop(): {leftovers}"
+    assert not fed.workdir.exists()                     # a clean exit removes its temporary folder
