@@ -7,8 +7,8 @@
 
 The notebook keeps Optuna's API in view (`create_study`, samplers, pruners, `optimize`); this
 module holds the glue: the CNN, the scikit-learn pipelines built from a trial, the domain presets
-(search spaces for image, tabular and text data), and `kit.lowcode` builds the one-call search behind the
-low-code panel and natural-language training on them.
+(search spaces for image, tabular and text data). On them, `kit.lowcode` builds the one-call search behind
+the low-code panel, and `kit.nl_training` the natural-language front end to that search.
 """
 import time
 import numpy as np
