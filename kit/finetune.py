@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from kit import models
+
 __all__ = ["Task", "SYSTEM", "build_task", "write_task", "load_task", "messages", "target_text",
            "encode", "train_adapter", "generate", "answer_loss", "score_answer", "evaluate", "trainable",
            "print_trainable", "linear_module_names", "check_lora_settings", "lora_param_count",
@@ -170,21 +172,11 @@ def train_adapter(model, tok, examples: list, steps: int = 60, lr: float = 1e-3,
     return {"losses": losses, "seconds_per_step": seconds, "peak_mb": memory.peak_mb}
 
 
-@torch.no_grad()
 def generate(model, tok, examples: list, max_new_tokens: int = 24, batch_size: int = 16) -> list[str]:
-    """Greedy answers to each example's prompt (left-padded batches), special tokens stripped."""
+    """Greedy answers to each example's chat (house-format system prompt, then drug and review)."""
     model.eval()
-    dev, answers = next(model.parameters()).device, []
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    for i in range(0, len(examples), batch_size):
-        prompts = [list(_prompt_ids(tok, ex)) for ex in examples[i:i + batch_size]]
-        width = max(map(len, prompts))
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=dev)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=dev)
-        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                             do_sample=False, pad_token_id=pad, eos_token_id=tok.eos_token_id)
-        answers += [tok.decode(row[width:], skip_special_tokens=True).strip() for row in out]
-    return answers
+    return models.chat(model, tok, [messages(ex) for ex in examples], max_new_tokens=max_new_tokens,
+                       batch_size=batch_size, eos_token_id=tok.eos_token_id)
 
 
 @torch.no_grad()

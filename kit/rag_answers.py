@@ -6,6 +6,8 @@ Re-exported by `kit.rag`, so notebooks call `rag.answer(...)`. Retrievers are du
 import re
 from contextlib import contextmanager
 
+from kit import models
+
 __all__ = ["one_thread", "rag_messages", "closed_book_messages", "generate", "keyword_hit", "answer", "compare_answers"]
 
 
@@ -47,15 +49,9 @@ def closed_book_messages(question: str) -> list[dict]:
 
 
 def generate(model, tok, messages: list[dict], max_new_tokens: int = 32) -> str:
-    """Greedy generation from chat messages through the tokenizer's chat template."""
-    import torch
-
-    enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    enc = enc.to(model.device)
-    with torch.no_grad(), one_thread(model.device.type == "cpu"):
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tok.pad_token_id or tok.eos_token_id)
-    return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    """Greedy reply to one conversation (on a CPU in one thread: faster for a single short prompt)."""
+    with one_thread(model.device.type == "cpu"):
+        return models.chat(model, tok, [messages], max_new_tokens=max_new_tokens)[0]
 
 
 def _normalise(text: str) -> str:

@@ -17,6 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from kit import models
+
 __all__ = ["CopulaSynthesizer", "fidelity", "distance_to_closest_record", "dcr_ratio",
            "make_imbalanced", "oversample", "class_recall", "digit_classifier", "ConditionalVAE", "train_cvae",
            "review_prompts", "generate_labelled", "clean_sentence", "glyph_masks", "render_digits", "show_images",
@@ -269,18 +271,13 @@ def clean_sentence(text: str) -> str:
 
 
 def generate_labelled(model, tok, prompts, batch_size=8, max_new_tokens=40, temperature=0.8, seed=0) -> list:
-    """Run the prompts through a chat model in batches; returns [(sentence, label)], empty ones dropped."""
-    tok.padding_side = "left"              # a decoder continues on the right, so pad on the left
+    """Run the prompts through a chat model in batches (sampled); returns [(sentence, label)], empty ones dropped."""
     torch.manual_seed(seed)
     pairs = []
     for start in tqdm(range(0, len(prompts), batch_size), desc="generating", leave=False):
         batch = prompts[start:start + batch_size]
-        enc = tok.apply_chat_template([messages for messages, _ in batch], add_generation_prompt=True,
-                                      padding=True, return_tensors="pt", return_dict=True)
-        with torch.no_grad():
-            out = model.generate(**enc.to(model.device), max_new_tokens=max_new_tokens, do_sample=True,
-                                 temperature=temperature, top_p=0.95, pad_token_id=tok.pad_token_id)
-        texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        texts = models.chat(model, tok, [messages for messages, _ in batch], max_new_tokens=max_new_tokens,
+                            batch_size=batch_size, do_sample=True, temperature=temperature, top_p=0.95)
         pairs += [(clean_sentence(t), label) for t, (_, label) in zip(texts, batch) if clean_sentence(t)]
     return pairs
 
