@@ -144,7 +144,7 @@ def make_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = None
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "ivf":
-        nlist = nlist or max(1, int(np.sqrt(len(vectors))))
+        nlist = nlist or max(1, min(int(np.sqrt(len(vectors))), len(vectors) // 39))   # k-means: 39 points a cluster
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, min(nlist, len(vectors)), faiss.METRIC_INNER_PRODUCT)
         index.train(vectors)
         index.nprobe = nprobe

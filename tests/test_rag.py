@@ -48,6 +48,12 @@ def test_make_index_finds_itself(kind):
     assert rag.index_memory_mb(index) > 0
 
 
+def test_ivf_gets_enough_points_per_cluster():
+    vectors = np.random.default_rng(0).normal(size=(400, 8)).astype(np.float32)
+    assert rag.make_index(vectors, "ivf").nlist == 400 // 39       # sqrt(400) = 20 would warn: FAISS wants 39 each
+    assert rag.make_index(vectors[:20], "ivf").nlist == 1
+
+
 def test_make_index_unknown_kind():
     with pytest.raises(ValueError, match="Unknown index 'lsh'"):
         rag.make_index(np.ones((2, 4), np.float32), "lsh")
