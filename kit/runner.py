@@ -64,6 +64,16 @@ def _error_summary(error) -> str:
     return f"{text}: {value if isinstance(value, str) else ' '.join(value)}"
 
 
+def _read_results(path: Path) -> dict:
+    """What the notebook recorded: {"metrics": ..., "claims": [...]} (an older flat file is all metrics)."""
+    if not path.exists():
+        return {"metrics": {}, "claims": []}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if "metrics" in data and isinstance(data["metrics"], dict):
+        return {"metrics": data["metrics"], "claims": data.get("claims", [])}
+    return {"metrics": data, "claims": []}
+
+
 def run_notebook(path, profile: str | None = None, timeout: int = 1800) -> dict:
     """Execute one notebook headlessly and return (and save) its results record."""
     import nbformat
@@ -93,11 +103,11 @@ def run_notebook(path, profile: str | None = None, timeout: int = 1800) -> dict:
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
     wall = time.perf_counter() - start
     nbformat.write(nb, BUILD / "executed" / path.name)
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    results = _read_results(metrics_file)
     record = {"notebook": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
               "profile": profile, "wall_s": round(wall, 1), "cpu_s": round(memory.cpu_seconds, 1),
               "peak_rss_mb": round(memory.peak / 2**20),
-              "metrics": metrics, "ok": error is None}
+              "metrics": results["metrics"], "claims": results["claims"], "ok": error is None}
     if error is not None:
         record["error"] = _error_summary(error)
     (BUILD / "results" / f"{path.stem}.json").write_text(json.dumps(record, indent=1))
@@ -123,7 +133,7 @@ def _machine() -> str:
 
     from kit import device
 
-    cores = len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
         import psutil
 
@@ -132,6 +142,17 @@ def _machine() -> str:
         memory = "?"
     return (f"{platform.machine()}, {cores} cores, {memory} RAM, {device.describe()}, "
             f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def _claim_cell(claim: dict) -> str:
+    """One claim as the bench table shows it: verdict, effect [CI] vs baseline, and its control."""
+    low, high = claim["ci"]
+    text = f"{'✓' if claim['holds'] else '✗'} {claim['name']}: {claim['effect']:+.3g} [{low:+.3g}, {high:+.3g}] " \
+           f"vs {claim['baseline']}"
+    if claim.get("negative_control"):
+        verdict = {True: "rejected", False: "NOT rejected"}.get(claim.get("control_rejected"), "not checked")
+        text += f" (control: {claim['negative_control']}, {verdict})"
+    return text
 
 
 def write_bench(records: list[dict], out: Path = ROOT / "bench" / "results.md") -> Path:
@@ -148,7 +169,7 @@ def write_bench(records: list[dict], out: Path = ROOT / "bench" / "results.md") 
         budget = lesson.minutes.get(record["profile"])
         metrics = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
                             for k, v in record["metrics"].items())
-        claims = []
+        claims = [_claim_cell(claim) for claim in record.get("claims", [])]
         for target in lesson.targets:
             verdict = lessons.check_target(target, record["metrics"])
             claims.append(f"{'✓' if verdict else '✗' if verdict is False else '?'} `{target}`")

@@ -61,7 +61,7 @@ def test_record_writes_the_results_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KIT_RESULTS_FILE", str(target))
     assert report.record("val_accuracy", np.float32(0.9)) == pytest.approx(0.9)
     report.record("flag", True)
-    assert json.loads(target.read_text())["val_accuracy"] == pytest.approx(0.9)
+    assert json.loads(target.read_text())["metrics"]["val_accuracy"] == pytest.approx(0.9)
     assert report.recorded()["flag"] == 1
     assert "recorded val_accuracy = 0.9" in capsys.readouterr().out
 
