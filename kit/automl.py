@@ -21,7 +21,7 @@ from kit.errors import unknown
 __all__ = ["SmallCNN", "count_params", "train_cnn", "latency_ms", "cnn_objective", "epochs_saved", "architecture_objective", "pareto_table",
            "PRESETS", "DATASETS", "domain_of", "restrict", "check_space", "as_table", "build_pipeline",
            "pipeline_objective", "model_size", "default_models", "tabular", "test_accuracy", "best_pipeline",
-           "default_baseline", "plot_comparison", "Panel"]
+           "default_baseline", "plot_comparison"]
 
 
 # --- a CNN whose shape is a hyperparameter ------------------------------------------------------
@@ -301,14 +301,6 @@ def default_models(seed: int = 0) -> dict:
 
     return {"logistic": LogisticRegression(max_iter=2000), "forest": RandomForestClassifier(random_state=seed),
             "boosting": HistGradientBoostingClassifier(random_state=seed), "mlp": MLPClassifier(random_state=seed)}
-
-
-def __getattr__(name):
-    if name == "Panel":  # the panel lives in kit.lowcode (ipywidgets); `automl.Panel()` is its front door
-        from kit.lowcode import Panel
-
-        return Panel
-    raise AttributeError(f"module 'kit.automl' has no attribute {name!r}")
 
 
 def tabular(name: str, n_train=None):

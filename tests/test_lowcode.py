@@ -2,7 +2,7 @@
 import optuna
 import pytest
 
-from kit import automl, lowcode
+from kit import lowcode
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -39,7 +39,7 @@ def test_run_search_image_respects_max_params():
 
 
 def test_panel_driven_programmatically():
-    panel = automl.Panel(n_train=100)
+    panel = lowcode.Panel(n_train=100)
     assert panel.leaderboard is None
     panel.dataset.value = "wine"
     panel.budget.value = 1
