@@ -5,9 +5,10 @@ PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 WHEELHOUSE ?=
+# make lab: PORT, HOST, and TOKEN (empty: a fresh token each run)
 PORT       ?= 8888
 HOST       ?= 127.0.0.1
-TOKEN      ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(16))')
+TOKEN      ?=
 
 BIN   := $(VENV)/bin
 PIP   := $(BIN)/python -m pip
@@ -35,10 +36,14 @@ $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 
 setup: $(STAMP)
 
+# The token is drawn once, in the recipe's shell (a `?= $$(shell ...)` default was expanded twice, so the
+# printed token was not the server's), and reaches JupyterLab through JUPYTER_TOKEN: a command-line
+# argument is readable by every local user in `ps`, a process's environment only by its owner.
 lab: setup
-	@echo "Opening JupyterLab on http://$(HOST):$(PORT)/lab?token=$(TOKEN)"
-	$(BIN)/jupyter lab --notebook-dir=. --ip=$(HOST) --port=$(PORT) --allow-root \
-		--IdentityProvider.token=$(TOKEN) --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
+	@token='$(TOKEN)'; [ -n "$$token" ] || token=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))'); \
+	echo "Opening JupyterLab on http://$(HOST):$(PORT)/lab/tree/notebooks/00_start_here.ipynb?token=$$token"; \
+	JUPYTER_TOKEN=$$token exec $(BIN)/jupyter lab --notebook-dir=. --ip=$(HOST) --port=$(PORT) --allow-root \
+		--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
 # Debian's Chromium for the real-browser test (tests/browser); where it cannot be installed, that test
 # is skipped and says why, and everything else still runs.
