@@ -3,7 +3,7 @@ import os
 
 import torch
 
-__all__ = ["get", "has_cuda", "describe", "set_threads"]
+__all__ = ["get", "has_cuda", "describe", "set_threads", "available_cores"]
 
 
 def has_cuda() -> bool:
@@ -22,9 +22,22 @@ def get() -> torch.device:
     return torch.device("cpu")
 
 
+def available_cores() -> int:
+    """How many cores this process may run on, on every platform.
+
+    Linux honours CPU affinity (a container or `taskset` may allow fewer cores than the machine has);
+    `os.sched_getaffinity` exists on Linux only, so macOS and Windows use `os.process_cpu_count()`
+    (Python 3.13+, which also honours affinity where it can) or `os.cpu_count()`.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    count = getattr(os, "process_cpu_count", os.cpu_count)()
+    return max(1, count or 1)
+
+
 def set_threads(n: int | None = None) -> int:
     """Use one torch thread per core (or `n`); oversubscribing 2 cores makes everything slower."""
-    n = n or int(os.environ.get("KIT_THREADS", 0)) or len(os.sched_getaffinity(0))
+    n = n or int(os.environ.get("KIT_THREADS", 0)) or available_cores()
     torch.set_num_threads(n)
     return n
 

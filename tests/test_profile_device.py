@@ -39,3 +39,22 @@ def test_setup_seeds_and_reports(capsys):
     kit.setup(seed=3)
     assert torch.equal(first, torch.rand(3))
     assert "profile" in capsys.readouterr().out
+
+
+def test_available_cores_without_sched_getaffinity(monkeypatch, capsys):
+    """macOS and Windows have no os.sched_getaffinity: the kit must still count cores and set up."""
+    import os
+
+    import kit
+
+    assert device.available_cores() >= 1
+    threads = torch.get_num_threads()
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    try:
+        assert device.available_cores() == (getattr(os, "process_cpu_count", os.cpu_count)() or 1)
+        kit.setup(seed=0)
+        assert "threads" in capsys.readouterr().out
+        monkeypatch.delattr(os, "process_cpu_count", raising=False)  # Python 3.11-3.12
+        assert device.available_cores() == os.cpu_count()
+    finally:
+        torch.set_num_threads(threads)
