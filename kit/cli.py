@@ -25,6 +25,9 @@ def doctor(_args) -> int:
     from kit import data, device, models, profile
 
     print(f"device   {device.describe()}")
+    old_python = sys.version_info < (3, 11)  # requires-python in pyproject.toml: the pinned numpy/scipy need 3.11+
+    print(f"python   {sys.version.split()[0]}" + ("  ✗ the course needs Python 3.11-3.13. Fix: rm -rf .venv "
+                                                   "&& make setup PYTHON=python3.11" if old_python else "  ✓"))
     print("versions " + ", ".join(f"{lib} {_version(lib)}" for lib in KEY_LIBRARIES))
     try:
         print(f"profile  {profile.name()}  (set KIT_PROFILE=smoke|cpu|gpu to change)")
@@ -34,6 +37,7 @@ def doctor(_args) -> int:
     problems = [lib for lib in KEY_LIBRARIES if _version(lib) == "missing"]
     if problems:
         print(f"✗ missing libraries: {', '.join(problems)}. Fix: make setup")
+    problems += ["python"] if old_python else []
     for kind, registry in (("model", models), ("dataset", data)):
         for name in registry.names():
             ok, detail = registry.status(name)
