@@ -7,7 +7,9 @@
 
 Each lesson's checks live in `kit/exercises/exNN.py`, registered with `@exercise(...)`. A check
 receives the learner's answer (a value or a function), returns True/False or raises `Hint` with
-advice. Passed exercises are stored in a small local JSON file (`python -m kit progress`).
+advice. Passed exercises are stored in a small local JSON file (`python -m kit progress`; `KIT_PROGRESS`
+moves it): written atomically, a damaged one is kept as a backup, and one that cannot be written costs
+a one-line note, never the verdict.
 With `KIT_EXERCISES_STRICT=1` (CI running the solutions) a check that does not pass raises.
 """
 import importlib
@@ -16,8 +18,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from kit.errors import unknown
-from kit.paths import progress_file
+from kit.errors import MissingResourceError, unknown
+from kit.paths import progress_file, write_text_atomic
 
 __all__ = ["Hint", "exercise", "check", "progress", "registered", "NOT_DONE"]
 
@@ -49,11 +51,31 @@ def exercise(exercise_id: str, title: str, section: str, hint: str):
 
 
 def _load_lesson(exercise_id: str):
-    lesson = exercise_id.split(".")[0]
+    """Import the checks of an exercise's lesson; a lesson without checks is fine, a missing library is not."""
+    lesson = str(exercise_id).split(".")[0]
+    module = f"kit.exercises.ex{lesson}"
     try:
-        importlib.import_module(f"kit.exercises.ex{lesson}")
-    except ModuleNotFoundError:
-        pass
+        importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name == module:
+            return
+        raise MissingResourceError(f"The checks of lesson {lesson} need the package {error.name!r}, which is not "
+                                   "installed. Fix: make setup (it installs every package the course uses)") from None
+    except ImportError as error:
+        raise MissingResourceError(f"The checks of lesson {lesson} could not be imported ({error}): an installed "
+                                   "package has another version than the course pins. Fix: make setup") from None
+
+
+def _known_ids() -> list[str]:
+    """Every exercise id that can be registered here (lessons whose checks cannot be imported are left out)."""
+    from kit import lessons
+
+    for entry in lessons.LESSONS:
+        try:
+            _load_lesson(entry.number)
+        except MissingResourceError:
+            pass
+    return list(_REGISTRY)
 
 
 def registered(lesson: str | None = None) -> dict:
@@ -70,24 +92,56 @@ def _is_placeholder(answer) -> bool:
     return answer is ... or answer is None or answer is NotImplemented
 
 
+def _read_progress(path) -> dict:
+    """The progress table {id: {"passed", "attempts", "last"}}; a damaged file is moved aside, and the learner told."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        print(f"Note: your progress file {path} cannot be read ({error.strerror or error}); "
+              "set KIT_PROGRESS to a file you can read and write.")
+        return {}
+    try:
+        state = json.loads(text)
+        problem = None if isinstance(state, dict) and all(isinstance(v, dict) for v in state.values()) else \
+            f"it holds {type(state).__name__} data, not a table of exercises"
+    except ValueError:
+        problem = "it is not valid JSON"
+    if problem is None:
+        return state
+    backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while backup.exists():
+        backup, n = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}-{n}"), n + 1
+    try:
+        os.replace(path, backup)
+        print(f"Note: your progress file {path} was damaged ({problem}): kept it as {backup} and started a new one.")
+    except OSError as error:
+        print(f"Note: your progress file {path} was damaged ({problem}) and could not be moved aside "
+              f"({error.strerror or error}): set KIT_PROGRESS to a file you can write.")
+    return {}
+
+
 def _save_progress(exercise_id: str, passed: bool) -> None:
     path = progress_file()
-    try:
-        state = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, ValueError):
-        state = {}  # a damaged progress file is rebuilt rather than blocking the learner
+    state = _read_progress(path)
     previous = state.get(exercise_id, {})
-    state[exercise_id] = {"passed": passed or previous.get("passed", False),
-                          "attempts": previous.get("attempts", 0) + 1, "last": time.strftime("%Y-%m-%d %H:%M")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(state, indent=1, sort_keys=True))
+    state[exercise_id] = {"passed": bool(passed or previous.get("passed", False)),
+                          "attempts": int(previous.get("attempts", 0)) + 1, "last": time.strftime("%Y-%m-%d %H:%M")}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(state, indent=1, sort_keys=True))
+    except OSError as error:
+        print(f"  (progress not saved: {path} could not be written: {error.strerror or error}. Fix: set KIT_PROGRESS "
+              "to a file in a folder you can write, e.g. export KIT_PROGRESS=/tmp/kit-progress.json)")
 
 
 def check(exercise_id: str, answer) -> bool:
     """Check a learner's answer; print ✓, 'not done yet' or a hint; return True when it passes."""
     _load_lesson(exercise_id)
     if exercise_id not in _REGISTRY:
-        raise unknown("exercise", exercise_id, _REGISTRY or ["(none registered)"])
+        raise unknown("exercise", exercise_id, _known_ids())
     ex = _REGISTRY[exercise_id]
     where = f"(see '{ex.section}')" if ex.section else ""
     if _is_placeholder(answer):
@@ -117,9 +171,5 @@ def _verdict(ex: Exercise, passed: bool | None, message: str) -> bool:
 
 def progress() -> dict:
     """{exercise id: passed?} for every registered exercise, from the local progress file."""
-    path = progress_file()
-    try:
-        state = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, ValueError):
-        state = {}
+    state = _read_progress(progress_file())
     return {k: bool(state.get(k, {}).get("passed")) for k in registered()}
