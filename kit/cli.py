@@ -108,7 +108,8 @@ def bench(args) -> int:
 def student(args) -> int:
     from kit import student as student_copies
 
-    written = student_copies.sync_exercises() if args.sync else student_copies.build()
+    written = (student_copies.sync_exercises(force=args.force) if args.sync
+               else student_copies.build(force=args.force))
     for path in written:
         print(f"wrote {path}")
     return 0
@@ -165,6 +166,8 @@ def main(argv=None) -> int:
     p.set_defaults(func=bench)
     p = sub.add_parser("student", help="build student copies of the exercises in build/student/")
     p.add_argument("--sync", action="store_true", help="regenerate exercises/NN_*.ipynb instead")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite copies you edited (each is kept as NAME.bak-<time> first)")
     p.set_defaults(func=student)
     sub.add_parser("progress", help="which exercises you have passed").set_defaults(func=progress)
     p = sub.add_parser("manifest", help="refresh datasets/MANIFEST checksums")

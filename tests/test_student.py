@@ -53,3 +53,32 @@ def test_student_copy_reports_not_done_yet(solved, tmp_path, monkeypatch):
     for cell in checks:
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         assert "not done yet" in text, f"{solved.name}: {cell.source!r} printed {text!r}"
+
+
+def test_build_keeps_a_learners_edited_copies_unless_forced(tmp_path, capsys):
+    first = student.build(tmp_path)
+    assert first and all(p.exists() for p in first)
+    edited = first[0]
+    nb = nbformat.read(edited, as_version=4)
+    cell = next(c for c in nb.cells if "exercise" in c.metadata.get("tags", []))
+    cell.source = "my_answer = 42  # the learner's work"
+    nbformat.write(nb, edited)
+    mine = edited.read_text(encoding="utf-8")
+
+    again = student.build(tmp_path)                     # untouched copies are rewritten, the edited one kept
+    assert edited not in again and len(again) == len(first) - 1
+    assert edited.read_text(encoding="utf-8") == mine
+    assert f"kept {edited}" in capsys.readouterr().out
+
+    forced = student.build(tmp_path, force=True)        # --force overwrites, keeping a backup
+    assert edited in forced and "my_answer" not in edited.read_text(encoding="utf-8")
+    backups = list(tmp_path.glob(f"{edited.name}.bak-*"))
+    assert len(backups) == 1 and backups[0].read_text(encoding="utf-8") == mine
+
+
+def test_cli_student_has_force(tmp_path, monkeypatch, capsys):
+    from kit import cli
+
+    calls = []
+    monkeypatch.setattr(student, "build", lambda force=False: calls.append(force) or [])
+    assert cli.main(["student", "--force"]) == 0 and calls == [True]
