@@ -346,4 +346,5 @@ def plot_comparison(rows, a="automl_test_acc", b="default_test_acc", title="test
            ylabel="test accuracy", title=title)
     ax.legend(loc="lower right")
     fig.tight_layout()
+    plt.close(fig)
     return fig

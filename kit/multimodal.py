@@ -18,6 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from kit import data as kit_data
+from kit import plots
 from kit.train import LivePlot
 
 __all__ = ["load_captions", "fill_prompts", "Captions", "encode_captions", "ImageEncoder", "TinyCLIP",
@@ -254,24 +255,8 @@ def plot_joint_space(image_emb, image_labels, text_emb, text_labels, title="one 
 
 
 def show_images(images, titles=None, cols: int = 8, size: float = 1.2, suptitle: str = ""):
-    """A grid of images (greyscale or RGB arrays) with optional titles."""
-    import matplotlib.pyplot as plt
-
-    if len(images) == 0:
-        raise ValueError("no images to show")
-    rows = math.ceil(len(images) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.15), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for i, (ax, img) in enumerate(zip(axes.flat, images)):
-        ax.imshow(np.asarray(img), cmap="gray" if np.asarray(img).ndim == 2 else None)
-        if titles is not None:
-            ax.set_title(str(titles[i]), fontsize=7)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    """A grid of images (greyscale or RGB arrays) with optional titles: `kit.plots.image_grid`."""
+    return plots.image_grid(images, titles, ncols=cols, size=size, title=suptitle)
 
 
 # --- natural photos: pixels -> ImageNet classes -> a sentence --------------------------------------

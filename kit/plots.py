@@ -1,27 +1,35 @@
-"""Small plotting helpers shared by the lessons (each returns the matplotlib Figure)."""
+"""Small plotting helpers shared by the lessons.
+
+Each returns its matplotlib Figure already closed: as a cell's last expression Jupyter shows it once (an
+open figure would also be drawn by the inline backend at the end of the cell: two copies), and
+`display(fig)` shows it anywhere else in a cell.
+"""
 import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["image_grid", "scatter_2d", "bars"]
 
 
-def image_grid(images, labels=None, ncols: int = 10, size: float = 1.0, title: str = ""):
-    """A grid of greyscale (n, h, w) or colour (n, h, w, 3) images with optional labels underneath."""
-    images = np.asarray(images)
+def image_grid(images, labels=None, ncols: int = 10, size: float = 1.0, title: str = "", cmap: str = "gray",
+               vmin=None, vmax=None):
+    """A grid of greyscale (n, h, w) or colour (n, h, w, 3) images with optional labels above each;
+    greyscale ones use `cmap` (e.g. "gray_r": dark ink on white) scaled to [vmin, vmax] when given."""
+    images = [np.asarray(image) for image in images]
     n = len(images)
     if n == 0:
-        raise ValueError("image_grid needs at least one image")
+        raise ValueError("no images to show: image_grid needs at least one image")
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(images[i], cmap="gray" if images[i].ndim == 2 else None)
+            ax.imshow(images[i], cmap=cmap if images[i].ndim == 2 else None, vmin=vmin, vmax=vmax)
             if labels is not None:
                 ax.set_title(str(labels[i]), fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    plt.close(fig)
     return fig
 
 
@@ -37,6 +45,7 @@ def scatter_2d(points, labels, title: str = "", legend_title: str = "label"):
     ax.legend(title=legend_title, markerscale=3, fontsize=7, loc="best", ncol=2)
     ax.set_title(title)
     fig.tight_layout()
+    plt.close(fig)
     return fig
 
 
@@ -51,4 +60,5 @@ def bars(values: dict, title: str = "", ylabel: str = "", baseline: str | None =
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", rotation=20)
     fig.tight_layout()
+    plt.close(fig)
     return fig

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from kit import plots
 from kit.train import LivePlot
 
 __all__ = ["as_images", "augment", "nt_xent", "Encoder", "SimCLR", "train_simclr", "mask_patches",
@@ -356,19 +357,10 @@ def token_accuracy(model: TinyLM, windows, mask_ratio: float = 0.15, seed: int =
 # --- plots ------------------------------------------------------------------------------------------
 
 def plot_images(rows: dict, n: int = 8):
-    """A grid of greyscale images: one labelled row per entry of {label: images}."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows)), squeeze=False)
-    for r, (label, images) in enumerate(rows.items()):
-        images = as_images(images)
-        for c in range(n):
-            axes[r, c].imshow(images[c, 0].detach(), cmap="gray", vmin=0, vmax=1)
-            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    """A grid of greyscale images: one row per entry of {label: images}, the label above its first image."""
+    images = [image[0].detach().numpy() for label in rows for image in as_images(rows[label])[:n]]
+    labels = [label if c == 0 else "" for label in rows for c in range(min(n, len(rows[label])))]
+    return plots.image_grid(images, labels, ncols=n, size=1.1, vmin=0, vmax=1)
 
 
 def plot_label_curve(rows: list[dict]):

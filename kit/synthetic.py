@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from kit import models
+from kit import models, plots
 
 __all__ = ["CopulaSynthesizer", "fidelity", "distance_to_closest_record", "dcr_ratio",
            "make_imbalanced", "oversample", "class_recall", "digit_classifier", "ConditionalVAE", "train_cvae",
@@ -344,22 +344,10 @@ def render_digits(n, masks, angle=15.0, scale=(0.85, 1.1), shift=0.1, shear=0.2,
 
 
 def show_images(images, labels=None, n=16, title="", cols=8):
-    """A grid of the first `n` images with their labels (returns the figure)."""
-    import matplotlib.pyplot as plt
-
+    """The first `n` images (dark ink on white, pixels in [0, 1]) with their labels: `kit.plots.image_grid`."""
     n = min(n, len(images))
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.2))
-    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=1)
-            if labels is not None:
-                ax.set_title(str(labels[i]), fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return plots.image_grid(images[:n], None if labels is None else labels[:n], ncols=cols, size=1.1, title=title,
+                            cmap="gray_r", vmin=0, vmax=1)
 
 
 # --- scoring and plots shared by the lesson's comparisons ------------------------------------------
@@ -404,12 +392,4 @@ def plot_fidelity(real, synthetic, feature_names, columns=(0, 1, 2)):
 
 def plot_bars(rows, metric, label="variant", title=""):
     """A bar chart of one metric across comparison rows (a list of dicts, as for report.table)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar([row[label] for row in rows], [row[metric] for row in rows], color="tab:blue")
-    ax.set(ylabel=metric, title=title, ylim=(0, 1))
-    ax.tick_params(axis="x", labelsize=8)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return plots.bars({row[label]: row[metric] for row in rows}, title=title, ylabel=metric)

@@ -157,12 +157,21 @@ def test_tiny_lm_bad_inputs():
         selfsup.token_accuracy(model, torch.zeros(2, 4, dtype=torch.long), mask_ratio=1.0)
 
 
-def test_plots_return_figures():
+def test_plots_draw_what_they_are_given():
     x = images(8)
-    assert selfsup.plot_images({"a": x, "b": x}, n=4) is not None
+    grid = selfsup.plot_images({"a": x, "b": x}, n=4)
+    drawn = [ax for ax in grid.axes if ax.images]
+    assert len(drawn) == 8 and [ax.get_title() for ax in drawn[::4]] == ["a", "b"]
+    assert np.allclose(drawn[5].images[0].get_array(), x[1].numpy())
     rows = [{"method": m, "labels": n, "accuracy": a} for m in ("x", "y") for n, a in ((10, 0.5), (100, 0.8))]
-    assert selfsup.plot_label_curve(rows) is not None
+    lines = selfsup.plot_label_curve(rows).axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["x", "y"]
+    assert list(lines[0].get_xdata()) == [10, 100] and list(lines[0].get_ydata()) == [0.5, 0.8]
     feats = np.random.default_rng(0).normal(size=(30, 5))
-    assert selfsup.plot_projection({"f": feats}, np.arange(30) % 3) is not None
+    maps = selfsup.plot_projection({"f": feats, "g": feats[:, ::-1]}, np.arange(30) % 3)
+    panels = [ax for ax in maps.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["f", "g"]
+    assert all(ax.collections[0].get_offsets().shape == (30, 2) for ax in panels)
+    assert list(panels[0].collections[0].get_array()) == list(np.arange(30) % 3)
     with pytest.raises(ValueError, match="pca"):
         selfsup.plot_projection({"f": feats}, np.arange(30) % 3, method="umap")
