@@ -69,7 +69,7 @@ class Deployment:
     def _spawn(self, name, args):
         import subprocess
 
-        log = open(self.workdir / f"{name}.log", "w")
+        log = open(self.workdir / f"{name}.log", "w", encoding="utf-8")
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,
                                 start_new_session=True)  # its own process group: stop() ends its children too
         self.processes.append(proc)
@@ -89,7 +89,7 @@ class Deployment:
         home = Path(self.env["FLWR_HOME"])
         home.mkdir(parents=True, exist_ok=True)
         (home / "config.toml").write_text(f'[superlink]\ndefault = "local"\n\n[superlink.local]\n'
-                                          f'address = "127.0.0.1:{self.port}"\ninsecure = true\n')
+                                          f'address = "127.0.0.1:{self.port}"\ninsecure = true\n', encoding="utf-8")
         return self
 
     def _flwr(self, *args, timeout=120):
@@ -122,7 +122,7 @@ class Deployment:
                 if status != "finished:completed":
                     raise RuntimeError(f"run {run_id} ended as {status}; logs in {self.workdir}. "
                                        f"The ServerApp's log ends with:\n{self.log(run_id)[-3000:]}")
-                return {"run_id": run_id, "status": status, **json.loads(result_file.read_text())}
+                return {"run_id": run_id, "status": status, **json.loads(result_file.read_text(encoding="utf-8"))}
             time.sleep(2)
         raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f} s; logs in {self.workdir}")
 

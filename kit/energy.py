@@ -30,7 +30,7 @@ def rapl_files(root: Path = RAPL) -> list[Path]:
     for zone in sorted(root.glob("*rapl:[0-9]")) if root.exists() else []:
         counter = zone / "energy_uj"
         try:
-            int(counter.read_text())
+            int(counter.read_text(encoding="utf-8"))
             files.append(counter)
         except (OSError, ValueError):
             continue
@@ -43,7 +43,7 @@ def energy_method(root: Path = RAPL) -> str:
 
 
 def _read_uj(files) -> int:
-    return sum(int(f.read_text()) for f in files)
+    return sum(int(f.read_text(encoding="utf-8")) for f in files)
 
 
 @dataclass

@@ -191,7 +191,7 @@ class SecAggView:
 
     def upload_bytes(self, mode: str) -> int:
         """Bytes all clients sent in `mode` (arrays and protocol fields), summed over messages."""
-        return sum(int(p.read_text()) for p in self.spy_dir.glob(f"{mode}-*.bytes"))
+        return sum(int(p.read_text(encoding="utf-8")) for p in self.spy_dir.glob(f"{mode}-*.bytes"))
 
 
 _SECAGG_KEY = "secaggplus_configs"   # flwr.common.secure_aggregation.secaggplus_constants.RECORD_KEY_CONFIGS
@@ -219,7 +219,7 @@ def _spy_mod(msg, context, call_next):
 
                 first = next((a for a in map(bytes_to_ndarray, values) if a.size > 1000), first)
     pid = context.node_config["partition-id"]
-    Path(spy, f"{mode}-{pid}-{msg.metadata.message_id[:12]}.bytes").write_text(str(nbytes))
+    Path(spy, f"{mode}-{pid}-{msg.metadata.message_id[:12]}.bytes").write_text(str(nbytes), encoding="utf-8")
     if first is not None and first.size > 1000:
         np.save(Path(spy, f"{mode}-node{pid}.npy"), first)
     return reply

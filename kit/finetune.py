@@ -66,7 +66,7 @@ def write_task(task: Task, folder: Path) -> list[Path]:
     paths = []
     for split in ("train", "test"):
         path = folder / f"{split}.jsonl"
-        path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in getattr(task, split)))
+        path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in getattr(task, split)), encoding="utf-8")
         paths.append(path)
     return paths
 
@@ -76,7 +76,7 @@ def load_task() -> Task:
     from kit.data import course_file
 
     def read(split):
-        return [json.loads(line) for line in course_file(f"{TASK_DIR}/{split}.jsonl").read_text().splitlines()]
+        return [json.loads(line) for line in course_file(f"{TASK_DIR}/{split}.jsonl").read_text(encoding="utf-8").splitlines()]
     return Task(read("train"), read("test"))
 
 

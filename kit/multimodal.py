@@ -34,7 +34,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def load_captions() -> dict:
     """The course's caption templates: digit words plus 'train' and 'heldout' phrasings."""
-    return json.loads(kit_data.course_file("06_multimodal/captions.json").read_text())
+    return json.loads(kit_data.course_file("06_multimodal/captions.json").read_text(encoding="utf-8"))
 
 
 def fill_prompts(templates: list[str], words: list[str]) -> list[list[str]]:
@@ -281,7 +281,7 @@ def photo_tensor(image, size: int = 224) -> torch.Tensor:
 
 def imagenet_names() -> list[str]:
     """The 1,000 ImageNet class names in index order (first WordNet lemma of each), from timm's list."""
-    lines = kit_data.course_file("06_multimodal/imagenet_classes.tsv").read_text().splitlines()
+    lines = kit_data.course_file("06_multimodal/imagenet_classes.tsv").read_text(encoding="utf-8").splitlines()
     names = [line.split("\t")[2].split(",")[0] for line in lines if line and line[0].isdigit()]
     if len(names) != 1000:
         raise ValueError(f"expected 1000 ImageNet classes, found {len(names)}")

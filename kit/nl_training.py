@@ -209,7 +209,7 @@ def load_instructions(name: str = "07_automl/instructions.jsonl") -> list[dict]:
 
     from kit import data
 
-    lines = data.course_file(name).read_text().splitlines()
+    lines = data.course_file(name).read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
 

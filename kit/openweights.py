@@ -126,7 +126,7 @@ def verify_checkpoint(folder) -> None:
         raise MissingResourceError(f"{folder} has no config.json: not a Hugging Face model folder")
     index = folder / "model.safetensors.index.json"
     if index.exists():
-        wanted = set(json.loads(index.read_text())["weight_map"].values())
+        wanted = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
         missing = sorted(w for w in wanted if not (folder / w).exists())
         if missing:
             raise MissingResourceError(f"{folder} is missing weight file(s) {', '.join(missing)} listed in "
@@ -204,7 +204,7 @@ def load_tasks(n_train=None, n_test=None) -> dict:
     tasks = {}
     for name in TASKS:
         rows = [dict(json.loads(line), task=name)
-                for line in course_file(f"{TASK_DIR}/{name}.jsonl").read_text().splitlines()]
+                for line in course_file(f"{TASK_DIR}/{name}.jsonl").read_text(encoding="utf-8").splitlines()]
         tasks[name] = Task(name, [r for r in rows if r["split"] == "train"][:n_train],
                            [r for r in rows if r["split"] == "test"][:n_test])
     return tasks
@@ -291,7 +291,7 @@ def publish(model, tok, folder, card: str) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
-    (folder / "README.md").write_text(card)
+    (folder / "README.md").write_text(card, encoding="utf-8")
     record_checksums(folder)
     return anatomy(folder)
 

@@ -29,7 +29,7 @@ INDEXES = ("flat", "ivf", "hnsw")
 # --- the course's data ----------------------------------------------------------------------------
 
 def _jsonl(name: str) -> list[dict]:
-    return [json.loads(line) for line in course_file(f"02_rag/{name}").read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in course_file(f"02_rag/{name}").read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def load_questions(which: str = "lee") -> list[dict]:

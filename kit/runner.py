@@ -110,7 +110,7 @@ def run_notebook(path, profile: str | None = None, timeout: int = 1800) -> dict:
               "metrics": results["metrics"], "claims": results["claims"], "ok": error is None}
     if error is not None:
         record["error"] = _error_summary(error)
-    (BUILD / "results" / f"{path.stem}.json").write_text(json.dumps(record, indent=1))
+    (BUILD / "results" / f"{path.stem}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     return record
 
 
@@ -179,5 +179,5 @@ def write_bench(records: list[dict], out: Path = ROOT / "bench" / "results.md") 
                      f"| {record['wall_s'] / 60:.1f} min{within} | {cpu} | {budget} min | {record['peak_rss_mb']} MB "
                      f"| {metrics} | {'<br>'.join(claims)} |")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out

@@ -22,7 +22,7 @@ def check_lora_params(lora_params):
 
 
 def _smollm2_config() -> dict:
-    return json.loads((models.path("smollm2") / "config.json").read_text())
+    return json.loads((models.path("smollm2") / "config.json").read_text(encoding="utf-8"))
 
 
 @exercise("01.2", title="LoRA r=8 on q,v of SmolLM2, counted from its config", section="3. How big is a LoRA adapter?",

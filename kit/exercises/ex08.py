@@ -9,7 +9,7 @@ SECTION_PARAMS = "Parameters: counted per module and from the config alone"
 
 
 def _configs() -> list[dict]:
-    smol = json.loads((models.path("smollm2") / "config.json").read_text())
+    smol = json.loads((models.path("smollm2") / "config.json").read_text(encoding="utf-8"))
     return [smol, dict(smol, tie_word_embeddings=False), dict(smol, num_key_value_heads=9, num_hidden_layers=4)]
 
 

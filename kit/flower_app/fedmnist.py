@@ -28,4 +28,4 @@ def main(grid: Grid, context: Context) -> None:
                             evaluate_fn=federated.central_eval(0))
     acc = [float(result.evaluate_metrics_serverapp[r]["accuracy"]) for r in sorted(result.evaluate_metrics_serverapp)]
     if cfg.get("result-file"):
-        Path(str(cfg["result-file"])).write_text(json.dumps({"acc": acc, "rounds": rounds}))
+        Path(str(cfg["result-file"])).write_text(json.dumps({"acc": acc, "rounds": rounds}), encoding="utf-8")
