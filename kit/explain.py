@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from kit.errors import unknown
+
 __all__ = ["attribute", "randomized_copy", "rank_correlation", "add_marker", "marker_share",
            "linear_counterfactual", "simulate_confounded", "intervention_effect", "MeanPooledClassifier",
            "token_attributions", "model_card", "show_attributions"]
@@ -114,7 +116,7 @@ def intervention_effect(n: int, feature: str, low: float = -1.0, high: float = 1
         return float(simulate_confounded(n, seed, do_confounded=high).y.mean()
                      - simulate_confounded(n, seed, do_confounded=low).y.mean())
     if feature != "x_causal":
-        raise ValueError(f"Unknown feature {feature!r}. Choose one of: x_causal, x_confounded")
+        raise unknown("feature", feature, ("x_causal", "x_confounded"))
     rng = np.random.default_rng(seed)
     z, noise = rng.normal(size=n), 0.5 * rng.normal(size=n)
     return float(((1.5 * z + high + noise) > 0).mean() - ((1.5 * z + low + noise) > 0).mean())

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from kit.data import course_file
+from kit.errors import unknown
 from kit.rag_answers import (answer, closed_book_messages, compare_answers, generate, keyword_hit, one_thread,
                              rag_messages)
 
@@ -36,7 +37,7 @@ def load_questions(which: str = "lee") -> list[dict]:
     """Evaluation questions: 'lee' (question, gold article indices, answer keywords) or 'kb'."""
     files = {"lee": "lee_questions.jsonl", "kb": "kb_questions.jsonl"}
     if which not in files:
-        raise ValueError(f"Unknown question set {which!r}. Choose one of: {', '.join(files)}")
+        raise unknown("question set", which, files)
     return _jsonl(files[which])
 
 
@@ -44,7 +45,7 @@ def load_kb(version: str = "2025") -> list[dict]:
     """The library knowledge base: '2025' (first version) or '2026' (the revised and new documents)."""
     files = {"2025": "kb_2025.jsonl", "2026": "kb_2026_updates.jsonl"}
     if version not in files:
-        raise ValueError(f"Unknown knowledge-base version {version!r}. Choose one of: {', '.join(files)}")
+        raise unknown("knowledge-base version", version, files)
     return _jsonl(files[version])
 
 
@@ -89,7 +90,7 @@ def chunk(texts: list[str], how: str = "article", size: int = 3, overlap: int = 
     'window': groups of `size` sentences that start every `size - overlap` sentences (overlapping).
     """
     if how not in CHUNKINGS:
-        raise ValueError(f"Unknown chunking {how!r}. Choose one of: {', '.join(CHUNKINGS)}")
+        raise unknown("chunking", how, CHUNKINGS)
     if size < 1 or (how == "window" and not 0 <= overlap < size):
         raise ValueError(f"Need size >= 1 and 0 <= overlap < size, got size={size}, overlap={overlap}")
     step = size if how == "sentences" else size - overlap
@@ -139,7 +140,7 @@ def make_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = None
     import faiss
 
     if kind not in INDEXES:
-        raise ValueError(f"Unknown index {kind!r}. Choose one of: {', '.join(INDEXES)}")
+        raise unknown("index", kind, INDEXES)
     dim = vectors.shape[1]
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
