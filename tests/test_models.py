@@ -187,3 +187,24 @@ def test_stale_conversion_folders_of_dead_processes_are_removed(tmp_path, monkey
         (folder / "model.safetensors").write_bytes(b"half-written")
     assert models.path("smollm2") == target
     assert not stale.exists() and live.exists()
+
+
+def test_an_existing_read_only_cache_fails_before_converting(tmp_path, monkeypatch):
+    """(As root a chmod cannot make a folder read-only, so the write probe itself is made to fail.)"""
+    import tempfile
+
+    import kit.paths
+
+    monkeypatch.setenv("KIT_CACHE", str(tmp_path))
+    import dataclasses
+
+    monkeypatch.setitem(models.MODELS, "smollm2", dataclasses.replace(
+        models.MODELS["smollm2"], convert=lambda *a: pytest.fail("converted into a read-only cache")))
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(30, "Read-only file system")
+
+    monkeypatch.setattr(kit.paths.tempfile, "NamedTemporaryFile", read_only)
+    with pytest.raises(NotWritableError, match=f"{tmp_path}.*Read-only file system.*KIT_CACHE"):
+        models.path("smollm2")
+    assert tempfile.NamedTemporaryFile is read_only and not list(tmp_path.iterdir())
