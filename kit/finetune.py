@@ -1,4 +1,4 @@
-"""Fine-tuning foundation models: full fine-tuning, LoRA and QLoRA (lesson 01, reused by lesson 08).
+"""Fine-tuning foundation models: full fine-tuning, LoRA and QLoRA (lesson 01).
 
 The glue around `transformers` and `peft` that would otherwise fill notebook cells:
 
@@ -12,16 +12,28 @@ with exactly `{"drug": "<name>", "sentiment": "positive"|"negative"}`. The instr
 what JSON is but rarely keeps to a strict house format; a few dozen LoRA steps teach it.
 """
 import json
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from kit import models
+from kit.tuning import (
+    PeakMemory,
+    base_fingerprint,
+    check_adapter_base,
+    check_lora_settings,
+    footprint_mb,
+    linear_module_names,
+    load_adapter,
+    lora_param_count,
+    print_trainable,
+    save_adapter,
+    trainable,
+)
+from kit.tuning import encode as encode_chats
+from kit.tuning import train as train_loop
 
 __all__ = ["Task", "SYSTEM", "build_task", "write_task", "load_task", "messages", "target_text",
            "encode", "train_adapter", "generate", "answer_loss", "score_answer", "evaluate", "trainable",
@@ -66,7 +78,8 @@ def write_task(task: Task, folder: Path) -> list[Path]:
     paths = []
     for split in ("train", "test"):
         path = folder / f"{split}.jsonl"
-        path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in getattr(task, split)), encoding="utf-8")
+        lines = (json.dumps(row, ensure_ascii=False) + "\n" for row in getattr(task, split))
+        path.write_text("".join(lines), encoding="utf-8")
         paths.append(path)
     return paths
 
@@ -76,7 +89,8 @@ def load_task() -> Task:
     from kit.data import course_file
 
     def read(split):
-        return [json.loads(line) for line in course_file(f"{TASK_DIR}/{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+        text = course_file(f"{TASK_DIR}/{split}.jsonl").read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines()]
     return Task(read("train"), read("test"))
 
 
@@ -91,85 +105,21 @@ def target_text(example: dict) -> str:
     return json.dumps({"drug": example["drug"], "sentiment": example["sentiment"]}, ensure_ascii=False)
 
 
-def _prompt_ids(tok, example):
-    return tok.apply_chat_template(messages(example), add_generation_prompt=True, tokenize=True,
-                                   return_dict=True)["input_ids"]
-
-
 def encode(tok, examples: list, max_len: int = 128) -> dict:
     """Token ids for prompt + answer, right-padded, with labels -100 everywhere but the answer."""
-    rows = []
-    for ex in examples:
-        prompt = list(_prompt_ids(tok, ex))
-        answer = tok(target_text(ex) + tok.eos_token, add_special_tokens=False)["input_ids"]
-        ids = (prompt + answer)[:max_len]
-        rows.append((ids, ([-100] * len(prompt) + answer)[:max_len]))
-    width = max(len(ids) for ids, _ in rows)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    return {"input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows]),
-            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows]),
-            "labels": torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows])}
+    return encode_chats(tok, [(messages(ex), target_text(ex)) for ex in examples], max_len)
 
 
 # --- training and scoring -------------------------------------------------------------------------
 
-class PeakMemory:
-    """Peak resident memory (MB) of this process while a block runs, sampled every 20 ms."""
-
-    def __enter__(self):
-        self.peak_mb, self._stop = _rss_mb(), threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self):
-        while not self._stop.wait(0.02):
-            self.peak_mb = max(self.peak_mb, _rss_mb())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak_mb = max(self.peak_mb, _rss_mb())
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
 def train_adapter(model, tok, examples: list, steps: int = 60, lr: float = 1e-3, batch_size: int = 4,
                   seed: int = 0, progress: bool = True, desc: str = "train") -> dict:
-    """Train whatever parameters of `model` require grad (LoRA, QLoRA or all) with AdamW.
+    """Train whatever parameters of `model` require grad (LoRA, QLoRA or all) with AdamW on task examples.
 
     Returns {"losses": [...], "seconds_per_step": s, "peak_mb": peak RSS during training}.
     """
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    if not examples:
-        raise ValueError("no training examples: pass a non-empty list of task examples")
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters: wrap it with get_peft_model, or unfreeze it")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    rng = np.random.default_rng(seed)
-    dev = next(model.parameters()).device
-    losses, model_was_training = [], model.training
-    model.train()
-    with PeakMemory() as memory:
-        start = time.perf_counter()
-        bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
-        for _ in bar:
-            batch = encode(tok, [examples[i] for i in rng.choice(len(examples), batch_size, replace=False)])
-            loss = model(**{k: v.to(dev) for k, v in batch.items()}).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        seconds = (time.perf_counter() - start) / steps
-    model.train(model_was_training)
-    return {"losses": losses, "seconds_per_step": seconds, "peak_mb": memory.peak_mb}
+    return train_loop(model, examples, lambda batch: encode(tok, batch), steps, lr=lr, batch_size=batch_size,
+                      seed=seed, progress=progress, desc=desc)
 
 
 def generate(model, tok, examples: list, max_new_tokens: int = 24, batch_size: int = 16) -> list[str]:
@@ -209,100 +159,6 @@ def evaluate(model, tok, examples: list, **generate_kwargs) -> tuple[float, list
     """Mean `score_answer` over held-out examples, and the answers themselves."""
     answers = generate(model, tok, examples, **generate_kwargs)
     return float(np.mean([score_answer(a, ex) for a, ex in zip(answers, examples)])), answers
-
-
-# --- parameters, LoRA settings and sizes ------------------------------------------------------------
-
-def trainable(model) -> tuple[int, int, float]:
-    """(trainable parameters, all parameters, trainable share in %); 4-bit weights count as stored."""
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    n_all = sum(p.numel() * (2 if p.dtype == torch.uint8 else 1) for p in model.parameters())
-    return n_train, n_all, 100.0 * n_train / n_all
-
-
-def print_trainable(model) -> float:
-    """Print 'N of M parameters (x%)' and return the share in %."""
-    n_train, n_all, pct = trainable(model)
-    print(f"trainable: {n_train:,} of {n_all / 1e6:.1f}M parameters ({pct:.2f}%)")
-    return pct
-
-
-def linear_module_names(model) -> list[str]:
-    """Names of the Linear layers LoRA can target (last name part, e.g. q_proj), lm_head excluded."""
-    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-             if isinstance(module, torch.nn.Linear) or type(module).__name__ in ("Linear4bit", "Linear8bitLt")}
-    return sorted(names - {"lm_head", "classifier"})
-
-
-def check_lora_settings(model, r: int, target_modules) -> None:
-    """Raise a ValueError a learner can act on for a rank <= 0 or a module the model does not have."""
-    if not isinstance(r, int) or r <= 0:
-        raise ValueError(f"LoRA rank r must be a positive integer, got {r!r} (try 1, 4, 8 or 16)")
-    targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
-    available = linear_module_names(model)
-    missing = [t for t in targets if t not in available]
-    if not targets or missing:
-        raise ValueError(f"Unknown target module(s) {missing or targets}. This model's Linear layers are: "
-                         f"{', '.join(available)}")
-
-
-def lora_param_count(model, r: int, target_modules) -> int:
-    """Parameters LoRA adds: r * (in_features + out_features) for every targeted Linear layer."""
-    check_lora_settings(model, r, target_modules)
-    targets = {target_modules} if isinstance(target_modules, str) else set(target_modules)
-    return sum(r * (m.in_features + m.out_features) for name, m in model.named_modules()
-               if name.rsplit(".", 1)[-1] in targets and hasattr(m, "in_features"))
-
-
-def footprint_mb(model) -> float:
-    """Bytes the model's weights and buffers take in memory, in MiB."""
-    return model.get_memory_footprint() / 2**20
-
-
-# --- adapters: save, check, load ------------------------------------------------------------------
-
-FINGERPRINT = "kit_base.json"
-
-
-def base_fingerprint(model) -> dict:
-    """What identifies a base model: architecture, sizes, and a checksum of its token embedding."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    cfg = base.config
-    emb = base.get_input_embeddings().weight
-    return {"architecture": (cfg.architectures or [type(base).__name__])[0], "model_type": cfg.model_type,
-            "hidden_size": cfg.hidden_size, "num_hidden_layers": cfg.num_hidden_layers,
-            "vocab_size": cfg.vocab_size, "embedding_sum": round(float(emb.detach().float().sum()), 2)}
-
-
-def save_adapter(model, folder) -> float:
-    """Save a peft model's adapter (plus the base's fingerprint) and return its size in MB."""
-    folder = Path(folder)
-    model.save_pretrained(folder)
-    (folder / FINGERPRINT).write_text(json.dumps(base_fingerprint(model), indent=1))
-    return sum(p.stat().st_size for p in folder.iterdir()) / 2**20
-
-
-def check_adapter_base(base, folder) -> None:
-    """Raise a ValueError when the adapter in `folder` was trained on another base model."""
-    folder = Path(folder)
-    if not (folder / "adapter_config.json").exists():
-        raise FileNotFoundError(f"{folder} holds no adapter (no adapter_config.json): save one with save_adapter")
-    if not (folder / FINGERPRINT).exists():
-        return  # an adapter saved elsewhere: peft's own shape checks still apply
-    saved, here = json.loads((folder / FINGERPRINT).read_text()), base_fingerprint(base)
-    diff = {k: (saved[k], here.get(k)) for k in saved if saved[k] != here.get(k)}
-    if diff:
-        details = "; ".join(f"{k}: adapter {a!r} vs model {b!r}" for k, (a, b) in diff.items())
-        raise ValueError(f"The adapter in {folder} was trained for another base model ({details}). "
-                         "Load it onto the base it was trained on.")
-
-
-def load_adapter(base, folder, **kwargs):
-    """Check the adapter belongs to `base`, then wrap `base` with it (peft.PeftModel.from_pretrained)."""
-    from peft import PeftModel
-
-    check_adapter_base(base, folder)
-    return PeftModel.from_pretrained(base, str(folder), **kwargs)
 
 
 # --- plots and widgets ----------------------------------------------------------------------------

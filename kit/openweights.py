@@ -8,7 +8,7 @@
     openweights.publish(merged, tok, folder, card)             # hub folder layout, checksummed
 
 Training and adapter bookkeeping (fingerprints, saving, checking an adapter belongs to its base) come
-from lesson 01's `kit.finetune`; this module adds the prompts of the two tasks and their scoring.
+from the core module `kit.tuning`; this module adds the prompts of the two tasks and their scoring.
 """
 import importlib.util
 import json
@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from kit import finetune
-from kit.errors import ChecksumError, MissingResourceError
+from kit import tuning
+from kit.errors import MissingResourceError, unknown
 
 __all__ = ["TASKS", "Task", "LICENCES", "gguf_file", "anatomy", "gguf_summary", "params_by_module",
            "params_from_config", "verify_checkpoint", "licence_allows", "model_card", "read_card",
@@ -155,9 +154,9 @@ def licence_allows(licence: str, use: str) -> bool:
     """Whether a licence (a key of LICENCES) allows a use: commercial, modify or redistribute."""
     key = licence.strip().lower()
     if key not in LICENCES:
-        raise ValueError(f"Unknown licence {licence!r}. Choose one of: {', '.join(LICENCES)}")
+        raise unknown("licence", licence, LICENCES)
     if use not in ("commercial", "modify", "redistribute"):
-        raise ValueError(f"Unknown use {use!r}. Choose one of: commercial, modify, redistribute")
+        raise unknown("use", use, ("commercial", "modify", "redistribute"))
     return bool(LICENCES[key][use])
 
 
@@ -212,38 +211,15 @@ def load_tasks(n_train=None, n_test=None) -> dict:
 
 def encode(tok, examples: list) -> dict:
     """Chat-formatted prompt + answer ids, right-padded; labels are -100 except on the answer (+ end token)."""
-    rows = []
-    for ex in examples:
-        chat = [{"role": "system", "content": TASKS[ex["task"]]}, {"role": "user", "content": ex["input"]}]
-        prompt = list(tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=True,
-                                              return_dict=True)["input_ids"])
-        answer = tok(ex["answer"] + tok.eos_token, add_special_tokens=False)["input_ids"]
-        rows.append((prompt + answer, [-100] * len(prompt) + answer))
-    width = max(len(ids) for ids, _ in rows)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    return {"input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows]),
-            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows]),
-            "labels": torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows])}
+    return tuning.encode(tok, [([{"role": "system", "content": TASKS[ex["task"]]},
+                               {"role": "user", "content": ex["input"]}], ex["answer"]) for ex in examples])
 
 
 def train_lora(model, tok, examples: list, steps: int, lr: float = 2e-3, batch_size: int = 8, seed: int = 0,
                desc: str = "train") -> list[float]:
     """A plain AdamW loop over the trainable (LoRA) parameters; returns the loss of each step."""
-    if steps < 1 or not examples:
-        raise ValueError(f"need steps >= 1 and some examples (got steps={steps}, {len(examples)} examples)")
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters: wrap it with get_peft_model first")
-    optimizer, rng, losses = torch.optim.AdamW(params, lr=lr, weight_decay=0.0), np.random.default_rng(seed), []
-    model.train()
-    for _ in (bar := tqdm(range(steps), desc=desc, leave=False)):
-        picks = rng.choice(len(examples), min(batch_size, len(examples)), replace=False)
-        loss = model(**encode(tok, [examples[i] for i in picks])).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    losses = tuning.train(model, examples, lambda batch: encode(tok, batch), steps, lr=lr, batch_size=batch_size,
+                        seed=seed, desc=desc)["losses"]
     model.eval()
     return losses
 
@@ -273,7 +249,7 @@ def merge_adapters(base, folders: dict, weights, combination_type: str = "cat", 
 
     names = list(folders)
     for adapter in names:
-        finetune.check_adapter_base(base, folders[adapter])
+        tuning.check_adapter_base(base, folders[adapter])
     model = PeftModel.from_pretrained(base, str(folders[names[0]]), adapter_name=names[0])
     for adapter in names[1:]:
         model.load_adapter(str(folders[adapter]), adapter_name=adapter)
