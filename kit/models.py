@@ -17,9 +17,9 @@ import importlib.util
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from kit.errors import ChecksumError, MissingResourceError, pinned, pip_fix, unknown
 from kit.paths import cache_dir, ensure_writable, sha256, write_text_atomic

@@ -15,8 +15,15 @@ import numpy as np
 
 from kit.data import course_file
 from kit.errors import unknown
-from kit.rag_answers import (answer, closed_book_messages, compare_answers, generate, keyword_hit, one_thread,
-                             rag_messages)
+from kit.rag_answers import (
+    answer,
+    closed_book_messages,
+    compare_answers,
+    generate,
+    keyword_hit,
+    one_thread,
+    rag_messages,
+)
 
 __all__ = ["load_questions", "load_kb", "subset", "kb_text", "split_sentences", "chunk", "embed", "make_index",
            "index_memory_mb", "HashingEmbedder", "Retriever", "BM25Retriever", "HybridRetriever", "reciprocal_rank_fusion",

@@ -1,7 +1,6 @@
 """Helpers for fault-injection tests: folders that cannot be written, fake packages with damaged files."""
 import importlib.machinery
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -64,7 +64,6 @@ def test_bad_arguments_give_clear_errors(capsys):
 
 # --- faults a learner will hit (issue 24) --------------------------------------------------------
 
-import importlib.util  # noqa: E402
 import shutil  # noqa: E402
 
 from faults import fake_package, unwritable_folder  # noqa: E402

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from kit import exercises
-from kit.exercises import Hint, exercise
 from kit.errors import UnknownNameError
+from kit.exercises import Hint, exercise
 
 
 @exercise("99.1", title="add two numbers", section="Section 1", hint="use +")

@@ -4,7 +4,6 @@ import pytest
 
 from kit import data, rag
 
-
 HashEmbedder = rag.HashingEmbedder
 
 
