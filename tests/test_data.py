@@ -61,7 +61,8 @@ def test_corrupt_file_is_caught(monkeypatch):
         rows[("polarity", "test/test_data/pang_lee_polarity.cor")], sha256="0" * 64)
     monkeypatch.setattr(data, "manifest", lambda: rows)
     monkeypatch.setattr(data, "_verified", set())
-    with pytest.raises(ChecksumError, match="pang_lee_polarity.cor does not match its sha256.*--no-deps --force-reinstall gensim==4.4.0"):
+    fix = "pang_lee_polarity.cor does not match its sha256.*--no-deps --force-reinstall gensim==4.4.0"
+    with pytest.raises(ChecksumError, match=fix):
         data._verified_file("polarity", "gensim", "test/test_data/pang_lee_polarity.cor")
 
 
@@ -159,3 +160,9 @@ def test_python_docs_on_an_unrecorded_python_gets_a_structural_check(tmp_path, m
     monkeypatch.setattr(data, "PYTHON_VERSION", "3.11.7")     # a recorded version with other bytes fails
     fake.write_text(f"topics = {dict(real.topics)!r}\n", encoding="utf-8")
     assert not data.status("python_docs")[0]
+
+
+def test_re_recording_package_rows_keeps_other_pythons_digests(monkeypatch):
+    monkeypatch.setattr(data, "PYTHON_VERSION", "3.14.0")
+    digests = data.package_rows()[("python_docs", "topics.py")]["sha256"].split()
+    assert [d.split(":")[0] for d in digests] == ["py3.11.2", "py3.11.7", "py3.12.1", "py3.13.0", "py3.14.0"]
