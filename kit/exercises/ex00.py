@@ -3,8 +3,9 @@ import numpy as np
 import torch
 
 from kit.exercises import Hint, exercise
+from kit.quiz import Question
 
-__all__ = []
+__all__ = ["QUIZ"]
 
 
 @exercise("00.1", title="accuracy by hand", section="1. The data / 2. Supervised learning",
@@ -61,3 +62,37 @@ def _pseudo(pseudo_label):
     if len(index) == 4:
         raise Hint("you kept every row: filter by the threshold")
     return index.tolist() == [0, 2] and labels.tolist() == [0, 1]
+
+
+QUIZ = [
+    Question(
+        "00.q1", "Your model scores 0.99 on its training images and 0.82 on the validation images. Which number "
+        "tells you how it will do on new digits?",
+        ("0.99: it is measured on more images", "0.82: the validation images were never used for training",
+         "their average, 0.905"),
+        "b", "Training accuracy rewards memorising; only data the optimiser never saw estimates performance on new "
+        "inputs. The gap (0.17) is overfitting."),
+    Question(
+        "00.q2", "Which baseline should a CNN on MNIST beat before you call it a success?",
+        ("chance (10%)", "logistic regression on the raw pixels", "a bigger CNN"),
+        "b", "The strongest simple thing a sceptic would try first. Beating chance proves little: logistic regression "
+        "on pixels already gets most MNIST digits right."),
+    Question(
+        "00.q3", "Model B minus model A, paired bootstrap over the same 1,000 test images: +0.015, 95% CI "
+        "[-0.004, +0.034]. What do you report?",
+        ("B is better by 1.5 points", "A is better", "the data do not show a difference at this sample size"),
+        "c", "The interval includes 0: differences this size appear by chance on 1,000 items. Report the effect "
+        "with its interval, and do not claim B wins."),
+    Question(
+        "00.q4", "Why does the lesson also train on RANDOM pseudo-labels (the negative control)?",
+        ("to make the semi-supervised model more robust", "to show that the check can fail: it must reject a "
+         "variant that cannot work", "to estimate the noise in the labelled set"),
+        "b", "A check that a deliberately broken variant also passes is not a check. Random pseudo-labels must "
+        "lower accuracy, and the same interval test must say so."),
+    Question(
+        "00.q5", "When do pseudo-labels help?",
+        ("always: more training data is better", "when the model's confident predictions are mostly right and "
+         "every class is represented", "only when more than half of the data is labelled"),
+        "b", "Wrong confident pseudo-labels teach the model its own mistakes (confirmation bias); picking the most "
+        "confident images per class keeps them accurate and balanced."),
+]

@@ -123,5 +123,19 @@ def test_lesson00_runs_in_a_real_browser(lab):
                 arg=[".jp-CodeCell .widget-output img, .jp-CodeCell .jupyter-widgets-output-area img", before],
                 timeout=120_000)
             page.screenshot(path=str(shots / "lesson00.png"), full_page=False)
+
+            # The concept diagram: JupyterLab renders the ```mermaid fence as an SVG, not as code.
+            diagram = page.locator(".jp-MarkdownCell", has_text="The picture")
+            diagram.scroll_into_view_if_needed()
+            diagram.locator("svg").first.wait_for(state="attached", timeout=60_000)
+            assert "flowchart LR" not in diagram.inner_text(), "the Mermaid block is shown as text, not drawn"
+
+            # A quiz question: pick an answer, press Check, and the explanation appears.
+            question = page.locator(".jp-CodeCell", has_text='quiz.show("00")').locator(".widget-vbox").nth(1)
+            question.scroll_into_view_if_needed()
+            question.locator("input[type=radio]").nth(1).check()
+            question.get_by_role("button", name="Check").click()
+            question.get_by_text("right", exact=False).first.wait_for(timeout=30_000)
+            page.screenshot(path=str(shots / "lesson00-quiz.png"), full_page=False)
         finally:
             browser.close()
