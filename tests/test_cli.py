@@ -68,7 +68,7 @@ import shutil  # noqa: E402
 
 from faults import fake_package, unwritable_folder  # noqa: E402
 
-from kit import data, runner  # noqa: E402
+from kit import datafiles, runner  # noqa: E402
 
 
 def test_doctor_fails_when_the_smollm2_gguf_is_missing(tmp_path, monkeypatch, capsys):
@@ -80,9 +80,9 @@ def test_doctor_fails_when_the_smollm2_gguf_is_missing(tmp_path, monkeypatch, ca
 
 def test_doctor_fails_when_a_course_file_is_truncated_or_deleted(tmp_path, monkeypatch, capsys):
     copy = tmp_path / "datasets"
-    shutil.copytree(data.DATASETS, copy)
-    monkeypatch.setattr(data, "DATASETS", copy)
-    monkeypatch.setattr(data, "MANIFEST", copy / "MANIFEST")
+    shutil.copytree(datafiles.DATASETS, copy)
+    monkeypatch.setattr(datafiles, "DATASETS", copy)
+    monkeypatch.setattr(datafiles, "MANIFEST", copy / "MANIFEST")
     (copy / "02_rag" / "kb_2025.jsonl").write_text("{", encoding="utf-8")
     (copy / "06_multimodal" / "captions.json").unlink()
     assert cli.main(["doctor"]) == 1

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kit import data
+from kit import data, datafiles
 from kit.errors import ChecksumError, MissingResourceError, UnknownNameError
 
 
@@ -59,16 +59,16 @@ def test_corrupt_file_is_caught(monkeypatch):
     rows = data.manifest()
     rows[("polarity", "test/test_data/pang_lee_polarity.cor")] = dict(
         rows[("polarity", "test/test_data/pang_lee_polarity.cor")], sha256="0" * 64)
-    monkeypatch.setattr(data, "manifest", lambda: rows)
-    monkeypatch.setattr(data, "_verified", set())
+    monkeypatch.setattr(datafiles, "manifest", lambda: rows)
+    monkeypatch.setattr(datafiles, "_verified", set())
     fix = "pang_lee_polarity.cor does not match its sha256.*--no-deps --force-reinstall gensim==4.4.0"
     with pytest.raises(ChecksumError, match=fix):
-        data._verified_file("polarity", "gensim", "test/test_data/pang_lee_polarity.cor")
+        datafiles.verified_file("polarity", "gensim", "test/test_data/pang_lee_polarity.cor")
 
 
 def test_course_files_are_verified(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "DATASETS", tmp_path)
-    monkeypatch.setattr(data, "MANIFEST", tmp_path / "MANIFEST")
+    monkeypatch.setattr(datafiles, "DATASETS", tmp_path)
+    monkeypatch.setattr(datafiles, "MANIFEST", tmp_path / "MANIFEST")
     with pytest.raises(MissingResourceError, match="git checkout -- datasets/qa.jsonl"):
         data.course_file("qa.jsonl")
     (tmp_path / "qa.jsonl").write_text('{"q": 1}\n')
@@ -138,9 +138,9 @@ def _version_of(topics: str) -> str:
 @pytest.mark.parametrize("topics", _PYDOC or [pytest.param("", marks=pytest.mark.skip("no other Pythons here"))])
 def test_python_docs_verifies_on_every_supported_python(topics, monkeypatch):
     """Debian's 3.11.2, pyenv's 3.11.7, 3.12.1, 3.13.0: each one's own topics.py passes its check."""
-    monkeypatch.setattr(data, "_package_file", lambda key, rel: Path(topics))
-    monkeypatch.setattr(data, "PYTHON_VERSION", _version_of(topics), raising=False)
-    monkeypatch.setattr(data, "_verified", set())
+    monkeypatch.setattr(datafiles, "package_file", lambda key, rel: Path(topics))
+    monkeypatch.setattr(datafiles, "PYTHON_VERSION", _version_of(topics))
+    monkeypatch.setattr(datafiles, "_verified", set())
     ok, detail = data.status("python_docs")
     assert ok, detail
 
@@ -148,21 +148,21 @@ def test_python_docs_verifies_on_every_supported_python(topics, monkeypatch):
 def test_python_docs_on_an_unrecorded_python_gets_a_structural_check(tmp_path, monkeypatch):
     from pydoc_data import topics as real
 
-    monkeypatch.setattr(data, "PYTHON_VERSION", "3.12.99", raising=False)
-    monkeypatch.setattr(data, "_verified", set())
+    monkeypatch.setattr(datafiles, "PYTHON_VERSION", "3.12.99")
+    monkeypatch.setattr(datafiles, "_verified", set())
     fake = tmp_path / "topics.py"
-    monkeypatch.setattr(data, "_package_file", lambda key, rel: fake)
+    monkeypatch.setattr(datafiles, "package_file", lambda key, rel: fake)
     fake.write_text(f"# regenerated\ntopics = {dict(real.topics, extra='x')!r}\n", encoding="utf-8")
     assert data.status("python_docs")[0]
     fake.write_text("topics = {'assert': 'x'}\n", encoding="utf-8")
     ok, detail = data.status("python_docs")
     assert not ok and "topics.py" in detail
-    monkeypatch.setattr(data, "PYTHON_VERSION", "3.11.7")     # a recorded version with other bytes fails
+    monkeypatch.setattr(datafiles, "PYTHON_VERSION", "3.11.7")     # a recorded version with other bytes fails
     fake.write_text(f"topics = {dict(real.topics)!r}\n", encoding="utf-8")
     assert not data.status("python_docs")[0]
 
 
 def test_re_recording_package_rows_keeps_other_pythons_digests(monkeypatch):
-    monkeypatch.setattr(data, "PYTHON_VERSION", "3.14.0")
+    monkeypatch.setattr(datafiles, "PYTHON_VERSION", "3.14.0")
     digests = data.package_rows()[("python_docs", "topics.py")]["sha256"].split()
     assert [d.split(":")[0] for d in digests] == ["py3.11.2", "py3.11.7", "py3.12.1", "py3.13.0", "py3.14.0"]
