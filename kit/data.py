@@ -124,7 +124,8 @@ def _table(name, loader, relpath, test_size=0.25, regression=False):
 
 
 def _lee_news():
-    docs = verified_file("lee_news", "gensim", "test/test_data/lee_background.cor").read_text(encoding="latin-1").splitlines()
+    corpus = verified_file("lee_news", "gensim", "test/test_data/lee_background.cor")
+    docs = corpus.read_text(encoding="latin-1").splitlines()
     probe = verified_file("lee_news", "gensim", "test/test_data/lee.cor").read_text(encoding="latin-1").splitlines()
     sims = np.loadtxt(verified_file("lee_news", "gensim", "test/test_data/similarities0-1.txt"))
     return Data("lee_news", [d.strip() for d in docs if d.strip()], None, [d.strip() for d in probe if d.strip()],
@@ -159,7 +160,7 @@ def _drug_reviews():
 
     (Xtr, ytr), (Xte, yte) = clean(frames["train"]), clean(frames["test"])
     return Data("drug_reviews", Xtr, ytr, Xte, yte, classes=["negative", "positive"],
-                extra={"drug": {"train": frames["train"]["drugName"].tolist(), "test": frames["test"]["drugName"].tolist()},
+                extra={"drug": {split: frames[split]["drugName"].tolist() for split in ("train", "test")},
                        "condition": {"train": frames["train"]["condition"].tolist(),
                                      "test": frames["test"]["condition"].tolist()}},
                 description="UCI drug reviews (Drugs.com), rating-based sentiment, 600 train / 379 test")

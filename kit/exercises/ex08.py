@@ -37,7 +37,8 @@ def check_forbidden_licence(licence):
     return str(licence).lower() == next(k for k, v in openweights.LICENCES.items() if not v["commercial"])
 
 
-@exercise("08.2", title="retention of a merged model", section="4. Community fine-tuning: two adapters, one merged model",
+@exercise("08.2", title="retention of a merged model",
+          section="4. Community fine-tuning: two adapters, one merged model",
           hint="retention of a task = merged score on that task / its own adapter's score on it")
 def check_retention(retention):
     merged, single = {"a": 0.6, "b": 0.9}, {"a": 0.8, "b": 0.9}

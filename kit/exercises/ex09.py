@@ -4,8 +4,10 @@ import torch
 from kit.exercises import Hint, exercise
 
 
-@exercise("09.1", title="quantize a weight tensor to int8 by hand", section="1. A MiniLM sentence classifier, then dynamic int8",
-          hint="symmetric int8: scale = max|w| / 127, q = round(w / scale) clamped to [-127, 127], stored as torch.int8")
+@exercise("09.1", title="quantize a weight tensor to int8 by hand",
+          section="1. A MiniLM sentence classifier, then dynamic int8",
+          hint="symmetric int8: scale = max|w| / 127, q = round(w / scale) clamped to [-127, 127], "
+               "stored as torch.int8")
 def check_quantize_int8(quantize_int8) -> bool:
     torch.manual_seed(9)
     w = torch.randn(64, 32) * 0.05
@@ -30,8 +32,10 @@ ROWS = [{"model": "teacher", "accuracy": 0.985, "latency_ms": 9.0},
         {"model": "student", "accuracy": 0.962, "latency_ms": 0.8}]
 
 
-@exercise("09.2", title="choose a model under a latency budget", section="5. Latency, energy and a hardware-aware choice",
-          hint="keep the rows with latency_ms <= budget, then take the highest accuracy (ties: the faster one); None if no row fits")
+@exercise("09.2", title="choose a model under a latency budget",
+          section="5. Latency, energy and a hardware-aware choice",
+          hint="keep the rows with latency_ms <= budget, then take the highest accuracy (ties: the faster one); "
+               "None if no row fits")
 def check_choose_model(choose_model) -> bool:
     from kit.energy import best_under_budget
 
@@ -45,7 +49,8 @@ def check_choose_model(choose_model) -> bool:
 
 
 @exercise("09.3", title="write the distillation loss", section="4. Knowledge distillation",
-          hint="alpha * T² * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * cross_entropy(student, labels); "
+          hint="alpha * T² * KL(softmax(teacher/T) || softmax(student/T)) "
+               "+ (1 - alpha) * cross_entropy(student, labels); "
                "F.kl_div takes the student's log-probabilities first, and reduction='batchmean'")
 def check_distillation_loss(distillation_loss) -> bool:
     from kit.compress import DistillLoss

@@ -19,7 +19,8 @@ def _window(windowed_accuracy):
 
 
 @exercise("10.2", title="population stability index", section="3. Detect drift without labels",
-          hint="bin edges = quantiles of the reference; shares per bin (+1e-6); PSI = sum((cur - ref) * log(cur / ref))")
+          hint="bin edges = quantiles of the reference; shares per bin (+1e-6); "
+               "PSI = sum((cur - ref) * log(cur / ref))")
 def _psi(psi):
     rng = np.random.default_rng(0)
     ref, same, moved = rng.normal(0, 1, 3000), rng.normal(0, 1, 3000), rng.normal(0.8, 1, 3000)

@@ -20,7 +20,8 @@ def _saliency(saliency):
     expected = Saliency(model).attribute(x.clone().requires_grad_(True), target=2)
     got = torch.as_tensor(saliency(model, x.clone(), 2)).detach()
     if got.shape != expected.shape:
-        raise Hint(f"return one value per input element: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}")
+        raise Hint(f"return one value per input element: expected shape {tuple(expected.shape)}, "
+                   f"got {tuple(got.shape)}")
     if torch.allclose(got, -expected, atol=1e-5) or (got < 0).any():
         raise Hint("saliency is the ABSOLUTE value of the gradient")
     return bool(torch.allclose(got, expected, atol=1e-5))
