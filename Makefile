@@ -23,16 +23,25 @@ STAMP := $(VENV)/.kit-installed
 # With WHEELHOUSE=wheelhouse everything installs from that folder with the package index switched off.
 OFFLINE := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)),)
 
-.PHONY: help setup chromium lab test unit browser-test notebooks bench doctor student constraints wheelhouse wheelhouse-test clean
+.PHONY: help setup chromium lab test lint unit browser-test notebooks bench doctor student constraints wheelhouse wheelhouse-test clean
 
 help:
-	@echo "make lab         set up .venv and open the course in JupyterLab ($(HOST):$(PORT), with a token)"
-	@echo "make test        set up .venv (and Debian's chromium) and run the unit tests, the browser test and every notebook under KIT_PROFILE=smoke"
-	@echo "make bench       run every lesson under the cpu profile and write bench/results.md"
-	@echo "make doctor      check device, libraries, models and datasets"
+	@echo "make lab           set up .venv and open the course in JupyterLab ($(HOST):$(PORT), with a token)"
+	@echo "make test          set up .venv (and Debian's chromium) and run the unit tests, the browser test and every notebook under KIT_PROFILE=smoke"
+	@echo "make setup         create .venv and install the kit, its pinned libraries and the model packages (done by every target that needs it)"
+	@echo "make lint          ruff over kit/, tests/ and conftest.py (rules in pyproject.toml)"
+	@echo "make unit          the unit tests only (tests/, browser test excluded)"
+	@echo "make notebooks     every lesson notebook and exercise solution under the current KIT_PROFILE (smoke in CI)"
 	@echo "make browser-test  run lesson 00 in headless Chromium (installs chromium if missing)"
-	@echo "make wheelhouse  download every wheel into wheelhouse/ for a venue without internet"
+	@echo "make chromium      install Debian's chromium for the browser test (skipped with a reason where impossible)"
+	@echo "make bench         run every lesson under the cpu profile and write bench/results.md"
+	@echo "make doctor        check device, libraries, models and datasets"
+	@echo "make student       write student copies of the exercises (blanks to fill in)"
+	@echo "make constraints   regenerate constraints.txt from the installed versions (after a tested upgrade)"
+	@echo "make wheelhouse    download every wheel into wheelhouse/ for a venue without internet"
 	@echo "make wheelhouse-test  install from wheelhouse/ into a scratch venv with the index switched off"
+	@echo "make clean         remove build/ and pytest's cache"
+	@echo "make help          this list"
 
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +74,9 @@ chromium:
 
 test: setup chromium
 	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=1500 -q
+
+lint: setup
+	$(BIN)/python -m ruff check .
 
 unit: setup
 	$(BIN)/python -m pytest tests -q -m "not browser"
