@@ -215,6 +215,9 @@ def main(argv=None) -> int:
     p.set_defaults(func=manifest)
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for stream in (sys.stdout, sys.stderr):   # an ASCII-only terminal prints ? for ✓ instead of failing
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     try:
         return args.func(args)
     except (KitError, FileNotFoundError) as error:
