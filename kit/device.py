@@ -3,23 +3,58 @@ import os
 
 import torch
 
-__all__ = ["get", "has_cuda", "describe", "set_threads", "available_cores"]
+from kit.errors import KitError, unknown
+
+__all__ = ["DEVICE_TYPES", "get", "has_cuda", "describe", "set_threads", "available_cores"]
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def has_cuda() -> bool:
+    """True where torch can use an NVIDIA GPU (a CUDA build of torch and a driver)."""
     return torch.cuda.is_available()
 
 
-def get() -> torch.device:
-    """The best available device: CUDA, then Apple's MPS, then the CPU (`KIT_DEVICE` overrides)."""
-    forced = os.environ.get("KIT_DEVICE")
-    if forced:
-        return torch.device(forced)
+def _has_mps() -> bool:
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
+def _forced(value: str) -> torch.device:
+    """The device `KIT_DEVICE` names, if this machine has it; else an error that says what to set."""
+    try:
+        dev = torch.device(value.strip().lower())
+    except RuntimeError:
+        raise unknown("device (KIT_DEVICE)", value, DEVICE_TYPES) from None
+    if dev.type not in DEVICE_TYPES:
+        raise unknown("device (KIT_DEVICE)", value, DEVICE_TYPES)
+    present = {"cpu": True, "cuda": has_cuda(), "mps": _has_mps()}[dev.type]
+    if not present:
+        raise KitError(f"KIT_DEVICE={value} but this machine has no {dev.type} device (torch {torch.__version__}, "
+                       f"best available: {_best().type}). Unset KIT_DEVICE to use that, or set KIT_DEVICE=cpu.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise KitError(f"KIT_DEVICE={value} but this machine has {torch.cuda.device_count()} CUDA device(s), "
+                       f"numbered from 0. Set KIT_DEVICE=cuda:0 or unset it.")
+    return dev
+
+
+def _best() -> torch.device:
     if has_cuda():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+    if _has_mps():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def get() -> torch.device:
+    """The best available device: CUDA, then Apple's MPS, then the CPU (`KIT_DEVICE` overrides).
+
+    A `KIT_DEVICE` this machine does not have (`cuda` on a laptop) is a `KitError` saying what to set,
+    not the AssertionError torch raises much later, at the first tensor moved there.
+    """
+    forced = os.environ.get("KIT_DEVICE", "").strip()
+    if forced:
+        return _forced(forced)
+    return _best()
 
 
 def available_cores() -> int:

@@ -9,21 +9,32 @@ import os
 
 from kit.errors import unknown
 
-__all__ = ["PROFILES", "name", "pick", "is_smoke"]
+__all__ = ["PROFILES", "name", "default", "resolve", "pick", "is_smoke"]
 
 PROFILES = ("smoke", "cpu", "gpu")
 
 
-def name() -> str:
-    """The active profile: `KIT_PROFILE` if set (validated), else `gpu` with CUDA, else `cpu`."""
-    chosen = os.environ.get("KIT_PROFILE", "").strip().lower()
-    if chosen:
-        if chosen not in PROFILES:
-            raise unknown("profile (KIT_PROFILE)", chosen, PROFILES)
-        return chosen
+def default() -> str:
+    """The profile when none is chosen: `gpu` with CUDA, else `cpu`. The one place that decides it:
+    a notebook opened in JupyterLab, `kit run` and `kit doctor` all ask here."""
     from kit import device
 
     return "gpu" if device.has_cuda() else "cpu"
+
+
+def resolve(chosen: str | None = None) -> str:
+    """`chosen` (e.g. `kit run --profile`) if given, else `KIT_PROFILE`, else `default()`; validated."""
+    chosen = (chosen or os.environ.get("KIT_PROFILE", "")).strip().lower()
+    if not chosen:
+        return default()
+    if chosen not in PROFILES:
+        raise unknown("profile (KIT_PROFILE)", chosen, PROFILES)
+    return chosen
+
+
+def name() -> str:
+    """The active profile: `KIT_PROFILE` if set (validated), else `gpu` with CUDA, else `cpu`."""
+    return resolve()
 
 
 def pick(smoke, cpu, gpu=None):
