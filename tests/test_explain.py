@@ -129,7 +129,10 @@ def test_deletion_curve_is_lower_for_a_faithful_map():
 
 
 def test_counterfactual_search_respects_immutables_and_prefers_few_changes():
-    predict = lambda rows: (np.asarray(rows)[:, 0] + np.asarray(rows)[:, 1] + 3 * np.asarray(rows)[:, 2] > 3).astype(int)  # noqa: E731
+    def predict(rows):
+        rows = np.asarray(rows)
+        return (rows[:, 0] + rows[:, 1] + 3 * rows[:, 2] > 3).astype(int)
+
     x = np.array([1.0, 1.0, 0.0])
     candidates = {0: [0.0, 1.0, 2.0, 3.0], 1: [0.0, 1.0, 2.0]}      # feature 2 (the strongest) is immutable
     cf = explain.counterfactual_search(predict, x, candidates, scale=np.ones(3))
