@@ -12,6 +12,9 @@ HAS_NVIDIA := $(shell command -v nvidia-smi 2>/dev/null)
 OS_NAME    := $(shell uname -s)
 TORCH_INDEX ?= $(if $(HAS_NVIDIA)$(filter Darwin,$(OS_NAME)),,https://download.pytorch.org/whl/cpu)
 WHEELHOUSE ?=
+# Seconds one notebook cell may run under `make test` before it fails, naming the cell: smoke cells take
+# seconds to a minute, so a kernel that went quiet (the intermittent headless hang) fails in minutes, not 25.
+CELL_TIMEOUT ?= 300
 # make lab: PORT, HOST, and TOKEN (empty: a fresh token each run)
 PORT       ?= 8888
 HOST       ?= 127.0.0.1
@@ -73,7 +76,7 @@ chromium:
 		|| echo "could not install Debian's chromium: the browser test will be skipped"
 
 test: setup chromium
-	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=1500 -q
+	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=$(CELL_TIMEOUT) -q
 
 lint: setup
 	$(BIN)/python -m ruff check .
@@ -86,7 +89,7 @@ browser-test: setup chromium
 	$(BIN)/python -m pytest tests/browser -q -m browser
 
 notebooks: setup
-	$(BIN)/python -m pytest notebooks exercises/solutions --nbmake --nbmake-timeout=1500 -q
+	$(BIN)/python -m pytest notebooks exercises/solutions --nbmake --nbmake-timeout=$(CELL_TIMEOUT) -q
 
 bench: setup
 	$(BIN)/python -m kit bench --profile cpu
