@@ -169,8 +169,8 @@ class SecAggView:
     """What the server could look at in a plain run and in a SecAgg+ run (filled by `secagg_apps`).
 
     `seen[mode]`: the client updates the strategy received in round 1 (plain: one per client;
-    secagg: every entry carries the same unmasked aggregate, see `distinct_updates`); `seconds[mode]`, `acc[mode]`; and from the
-    client side (files in `spy_dir`) what actually left each client and how many bytes.
+    secagg: every entry carries the same unmasked aggregate, see `distinct_updates`); `seconds[mode]`,
+    `acc[mode]`; and from the client side (files in `spy_dir`) what actually left each client and how many bytes.
     """
 
     def __init__(self, spy_dir):
@@ -276,18 +276,21 @@ def secagg_apps(view: SecAggView, num_rounds: int, n_clients: int, alpha: float 
             view.acc[mode] = []
 
             class SeeingFedAvg(FedAvg):
+                seen_as = mode  # bound now: the method runs later
+
                 def aggregate_fit(self, server_round, results, failures):
                     if server_round == 1:
-                        view.seen[mode] = [parameters_to_ndarrays(fit.parameters) for _, fit in results]
+                        view.seen[self.seen_as] = [parameters_to_ndarrays(fit.parameters) for _, fit in results]
                     return super().aggregate_fit(server_round, results, failures)
 
             def evaluate(server_round, ndarrays, config, mode=mode):
                 view.acc[mode].append(privacy.accuracy(to_model(ndarrays), X, y))
                 return 0.0, {"accuracy": view.acc[mode][-1]}
 
+            start_weights = [v.numpy() for v in privacy.make_model().state_dict().values()]
             strategy = SeeingFedAvg(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=n_clients,
-                                    min_available_clients=n_clients, evaluate_fn=evaluate, initial_parameters=
-                                    ndarrays_to_parameters([v.numpy() for v in privacy.make_model().state_dict().values()]))
+                                    min_available_clients=n_clients, evaluate_fn=evaluate,
+                                    initial_parameters=ndarrays_to_parameters(start_weights))
             rounds = 1 if mode == "warmup" else num_rounds
             legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=rounds), strategy=strategy)
             fit = SecAggPlusWorkflow(num_shares=n_clients, reconstruction_threshold=max(2, n_clients - 1)) \
