@@ -26,7 +26,7 @@ STAMP := $(VENV)/.kit-installed
 # With WHEELHOUSE=wheelhouse everything installs from that folder with the package index switched off.
 OFFLINE := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)),)
 
-.PHONY: help setup chromium lab test lint unit browser-test notebooks bench doctor student constraints wheelhouse wheelhouse-test clean
+.PHONY: help setup chromium audio lab test lint unit browser-test notebooks bench doctor student constraints wheelhouse wheelhouse-test clean
 
 help:
 	@echo "make lab           set up .venv and open the course in JupyterLab ($(HOST):$(PORT), with a token)"
@@ -36,6 +36,7 @@ help:
 	@echo "make unit          the unit tests only (tests/, browser test excluded)"
 	@echo "make notebooks     every lesson notebook and exercise solution under the current KIT_PROFILE (smoke in CI)"
 	@echo "make browser-test  run lesson 00 in headless Chromium (installs chromium if missing)"
+	@echo "make audio         install Debian's sonic-pi-samples (lesson 04's CC0 recordings; says what to do without apt)"
 	@echo "make chromium      install Debian's chromium for the browser test (skipped with a reason where impossible)"
 	@echo "make bench         run every lesson under the cpu profile and write bench/results.md"
 	@echo "make doctor        check device, libraries, models and datasets"
@@ -63,7 +64,7 @@ setup: $(STAMP)
 # The token is drawn once, in the recipe's shell (a `?= $$(shell ...)` default was expanded twice, so the
 # printed token was not the server's), and reaches JupyterLab through JUPYTER_TOKEN: a command-line
 # argument is readable by every local user in `ps`, a process's environment only by its owner.
-lab: setup
+lab: setup audio
 	@token='$(TOKEN)'; [ -n "$$token" ] || token=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))'); \
 	echo "Opening JupyterLab on http://$(HOST):$(PORT)/lab/tree/notebooks/00_start_here.ipynb?token=$$token"; \
 	JUPYTER_TOKEN=$$token exec $(BIN)/jupyter lab --notebook-dir=. --ip=$(HOST) --port=$(PORT) --allow-root \
@@ -75,7 +76,14 @@ chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "could not install Debian's chromium: the browser test will be skipped"
 
-test: setup chromium
+# Lesson 04's real recordings (CC0, 20 MB): Debian's sonic-pi-samples. Where apt is missing, say what to do.
+audio:
+	@test -d "$${KIT_SONIC_PI_SAMPLES:-/usr/share/sonic-pi/samples}" || { command -v apt-get >/dev/null \
+		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sonic-pi-samples >/dev/null; }; } \
+		|| echo "could not install sonic-pi-samples: lesson 04's audio section needs it ($$($(BIN)/python -c \
+		'from kit.datafiles import SONIC_PI_FIX; print(SONIC_PI_FIX)'))"
+
+test: setup chromium audio
 	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=$(CELL_TIMEOUT) -q
 
 lint: setup
@@ -88,10 +96,10 @@ unit: setup
 browser-test: setup chromium
 	$(BIN)/python -m pytest tests/browser -q -m browser
 
-notebooks: setup
+notebooks: setup audio
 	$(BIN)/python -m pytest notebooks exercises/solutions --nbmake --nbmake-timeout=$(CELL_TIMEOUT) -q
 
-bench: setup
+bench: setup audio
 	$(BIN)/python -m kit bench --profile cpu
 
 doctor: setup

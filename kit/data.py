@@ -190,6 +190,56 @@ def _images():
                             "y_train holds their names")
 
 
+# Real recordings for lesson 04's audio section: Debian's sonic-pi-samples (CC0), 14 classes by filename prefix.
+_SONIC_PI = [
+    'ambi_choir', 'ambi_dark_woosh', 'ambi_drone', 'ambi_glass_hum', 'ambi_glass_rub', 'ambi_haunted_hum',
+    'ambi_lunar_land', 'ambi_piano', 'ambi_sauna', 'ambi_soft_buzz', 'ambi_swoosh', 'bass_dnb_f', 'bass_drop_c',
+    'bass_hard_c', 'bass_hit_c', 'bass_thick_c', 'bass_trance_c', 'bass_voxy_c', 'bass_voxy_hit_c',
+    'bass_woodsy_c', 'bd_808', 'bd_ada', 'bd_boom', 'bd_fat', 'bd_gas', 'bd_haus', 'bd_klub', 'bd_mehackit',
+    'bd_pure', 'bd_sone', 'bd_tek', 'bd_zome', 'bd_zum', 'drum_bass_hard', 'drum_bass_soft', 'drum_cowbell',
+    'drum_cymbal_closed', 'drum_cymbal_hard', 'drum_cymbal_open', 'drum_cymbal_pedal', 'drum_cymbal_soft',
+    'drum_heavy_kick', 'drum_roll', 'drum_snare_hard', 'drum_snare_soft', 'drum_splash_hard',
+    'drum_splash_soft', 'drum_tom_hi_hard', 'drum_tom_hi_soft', 'drum_tom_lo_hard', 'drum_tom_lo_soft',
+    'drum_tom_mid_hard', 'drum_tom_mid_soft', 'elec_beep', 'elec_bell', 'elec_blip', 'elec_blip2', 'elec_blup',
+    'elec_bong', 'elec_chime', 'elec_cymbal', 'elec_filt_snare', 'elec_flip', 'elec_fuzz_tom', 'elec_hi_snare',
+    'elec_hollow_kick', 'elec_lo_snare', 'elec_mid_snare', 'elec_ping', 'elec_plip', 'elec_pop', 'elec_snare',
+    'elec_soft_kick', 'elec_tick', 'elec_triangle', 'elec_twang', 'elec_twip', 'elec_wood', 'glitch_bass_g',
+    'glitch_perc1', 'glitch_perc2', 'glitch_perc3', 'glitch_perc4', 'glitch_perc5', 'glitch_robot1',
+    'glitch_robot2', 'guit_e_fifths', 'guit_e_slide', 'guit_em9', 'guit_harmonics', 'loop_3d_printer',
+    'loop_amen', 'loop_amen_full', 'loop_breakbeat', 'loop_compus', 'loop_drone_g_97', 'loop_electric',
+    'loop_garzul', 'loop_industrial', 'loop_mehackit1', 'loop_mehackit2', 'loop_mika', 'loop_perc1',
+    'loop_perc2', 'loop_safari', 'loop_tabla', 'loop_weirdo', 'mehackit_phone1', 'mehackit_phone2',
+    'mehackit_phone3', 'mehackit_phone4', 'mehackit_robot1', 'mehackit_robot2', 'mehackit_robot3',
+    'mehackit_robot4', 'mehackit_robot5', 'mehackit_robot6', 'mehackit_robot7', 'misc_burp', 'misc_cineboom',
+    'misc_crow', 'perc_bell', 'perc_bell2', 'perc_door', 'perc_impact1', 'perc_impact2', 'perc_snap',
+    'perc_snap2', 'perc_swash', 'perc_swoosh', 'perc_till', 'sn_dolf', 'sn_dub', 'sn_generic', 'sn_zome',
+    'tabla_dhec', 'tabla_ghe1', 'tabla_ghe2', 'tabla_ghe3', 'tabla_ghe4', 'tabla_ghe5', 'tabla_ghe6',
+    'tabla_ghe7', 'tabla_ghe8', 'tabla_ke1', 'tabla_ke2', 'tabla_ke3', 'tabla_na', 'tabla_na_o', 'tabla_na_s',
+    'tabla_re', 'tabla_tas1', 'tabla_tas2', 'tabla_tas3', 'tabla_te1', 'tabla_te2', 'tabla_te_m', 'tabla_te_ne',
+    'tabla_tun1', 'tabla_tun2', 'tabla_tun3', 'vinyl_backspin', 'vinyl_hiss', 'vinyl_rewind', 'vinyl_scratch'
+]
+
+
+def _sonic_pi():
+    """165 CC0 instrument and sound recordings as 16 kHz mono float32 arrays; the class is the filename prefix."""
+    import soundfile
+    from scipy.signal import resample_poly
+
+    waves = []
+    for name in _SONIC_PI:
+        audio, rate = soundfile.read(verified_file("sonic_pi", "sonic_pi", f"{name}.flac"), dtype="float32",
+                                     always_2d=True)
+        if rate != 44_100:
+            raise ChecksumError(f"{name}.flac is {rate} Hz, not the 44,100 Hz of sonic-pi-samples 3.2.2")
+        waves.append(resample_poly(audio.mean(1), 160, 441).astype(np.float32))   # 44.1 kHz -> 16 kHz
+    prefixes = [name.split("_")[0] for name in _SONIC_PI]
+    classes = sorted(set(prefixes))
+    return Data("sonic_pi", waves, np.array([classes.index(p) for p in prefixes]), [], [], classes=classes,
+                extra={"names": list(_SONIC_PI), "sample_rate": 16_000},
+                description="165 real recordings (drums, tabla, bass, ambient, loops...) from Debian's "
+                            "sonic-pi-samples, CC0; 16 kHz mono, 0.02-10.7 s; no split (the lesson makes one)")
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
@@ -226,6 +276,8 @@ DATASETS_INFO = {d.name: d for d in [
           "UCI drug reviews, 600 train / 379 test"),
     _info("python_docs", "stdlib", ["topics.py"], _python_docs, "79 Python documentation topics"),
     _info("images", "skimage", [f"data/{n}" for n in _IMAGES], _images, "21 sample photos"),
+    _info("sonic_pi", "sonic_pi", [f"{n}.flac" for n in _SONIC_PI], _sonic_pi,
+          "165 CC0 instrument recordings, 14 classes (apt-get install sonic-pi-samples)"),
 ]}
 
 

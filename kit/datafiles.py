@@ -48,12 +48,34 @@ SOURCES = {
     "stdlib": Source("pydoc_data", "part of Python's standard library: each Python version has its own copy, "
                      "checked by its sha256 where listed here, else by its structure (a dict of at least 70 topics)",
                      "PSF-2.0", "Python documentation topics"),
+    # A system folder, not a package (its `package` is an absolute path; KIT_SONIC_PI_SAMPLES overrides it).
+    "sonic_pi": Source("/usr/share/sonic-pi/samples", "apt-get install sonic-pi-samples",
+                       "CC0-1.0 (freesound.org recordings; links in that folder's README.md)",
+                       "Debian sonic-pi-samples 3.2.2~repack-8"),
 }
+
+SONIC_PI_FIX = ("sudo apt-get install -y sonic-pi-samples (Debian/Ubuntu; `make audio` does it). Without apt "
+                "(macOS, Windows): download sonic-pi-samples_3.2.2~repack-8_all.deb from "
+                "https://packages.debian.org/sonic-pi-samples, unpack it (`ar x` the .deb, then `tar xf "
+                "data.tar.xz`) and set KIT_SONIC_PI_SAMPLES to the unpacked usr/share/sonic-pi/samples folder")
+
+
+def _system_file(source_key: str, relpath: str) -> Path:
+    """A data file in a system folder (a Debian package's data), or an error that says how to get it."""
+    import os
+
+    folder = Path(os.environ.get("KIT_SONIC_PI_SAMPLES", SOURCES[source_key].package))
+    path = folder / relpath
+    if not path.exists():
+        raise MissingResourceError(f"{path} is missing. Fix: {fix(source_key)}")
+    return path
 
 
 def package_file(source_key: str, relpath: str) -> Path:
     """Locate a data file inside an installed package without importing the package."""
     source = SOURCES[source_key]
+    if source.package.startswith("/"):
+        return _system_file(source_key, relpath)
     spec = importlib.util.find_spec(source.package)
     if spec is None or not spec.submodule_search_locations:
         raise MissingResourceError(f"The package that ships {relpath} ({source.package}) is not installed. "
@@ -67,6 +89,8 @@ def package_file(source_key: str, relpath: str) -> Path:
 def fix(source_key: str, reinstall: bool = False) -> str:
     """The command that (re)installs just the package that ships a data file, at its pinned version."""
     source = SOURCES[source_key]
+    if source_key == "sonic_pi":
+        return SONIC_PI_FIX
     if not source.dist:
         return (f"reinstall Python {PYTHON_VERSION} ({source.package} is part of its standard library), "
                 "or use another supported Python (3.11-3.13)")
