@@ -24,7 +24,7 @@ def _nudge_quiet_kernels(after: float = 60.0) -> None:
     The per-cell timeout (CELL_TIMEOUT in the Makefile) still fails a cell that no poke revives.
     """
     import time
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
     from pathlib import Path
     from queue import Empty
 
@@ -38,7 +38,7 @@ def _nudge_quiet_kernels(after: float = 60.0) -> None:
     log = Path(__file__).resolve().parent / "build" / "kernel-nudges.log"
 
     def _late(msg) -> str:
-        now, sent = datetime.now(timezone.utc), msg.get("header", {}).get("date")
+        now, sent = datetime.now(UTC), msg.get("header", {}).get("date")
         asked, started = msg.get("parent_header", {}).get("date"), msg.get("metadata", {}).get("started")
         notes = []
         if isinstance(sent, datetime) and (now - sent).total_seconds() > 5:

@@ -197,7 +197,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("run", help="execute lesson notebooks headlessly and record their results")
     p.add_argument("notebooks", nargs="*", help="notebook paths or lesson numbers (e.g. 00 02)")
     p.add_argument("--all", action="store_true", help="every lesson, in order")
-    p.add_argument("--profile", choices=["smoke", "cpu", "gpu"], help="default: KIT_PROFILE, else gpu with CUDA, cpu without")
+    p.add_argument("--profile", choices=["smoke", "cpu", "gpu"],
+                   help="default: KIT_PROFILE, else gpu with CUDA, cpu without")
     p.set_defaults(func=run)
     p = sub.add_parser("bench", help="run every lesson and write bench/results.md")
     p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "gpu"])
