@@ -11,14 +11,16 @@ module holds the glue: the CNN, the scikit-learn pipelines built from a trial, t
 the low-code panel, and `kit.nl_training` the natural-language front end to that search.
 """
 import time
+
 import numpy as np
 import torch
 from torch import nn
 
 from kit import train as kit_train
 from kit.errors import unknown
+from kit.train import SmallCNN, count_params
 
-__all__ = ["SmallCNN", "count_params", "train_cnn", "latency_ms", "cnn_objective", "epochs_saved", "architecture_objective", "pareto_table",
+__all__ = ["cnn", "train_cnn", "latency_ms", "cnn_objective", "epochs_saved", "architecture_objective", "pareto_table",
            "PRESETS", "DATASETS", "domain_of", "restrict", "check_space", "as_table", "build_pipeline",
            "pipeline_objective", "model_size", "default_models", "tabular", "test_accuracy", "best_pipeline",
            "default_baseline", "plot_comparison"]
@@ -26,27 +28,13 @@ __all__ = ["SmallCNN", "count_params", "train_cnn", "latency_ms", "cnn_objective
 
 # --- a CNN whose shape is a hyperparameter ------------------------------------------------------
 
-class SmallCNN(nn.Module):
-    """`depth` blocks of conv(kernel) -> ReLU -> max-pool, then a linear classifier. Input (n, H, W)."""
-
-    def __init__(self, depth=2, width=16, kernel=3, n_classes=10, dropout=0.0):
-        super().__init__()
-        if depth < 1 or width < 1 or kernel % 2 == 0:
-            raise ValueError(f"need depth >= 1, width >= 1 and an odd kernel, got {depth}, {width}, {kernel}")
-        layers, channels = [], 1
-        for i in range(depth):
-            out = width * 2 ** min(i, 1)
-            layers += [nn.Conv2d(channels, out, kernel, padding=kernel // 2), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
-            channels = out
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(3), nn.Flatten(), nn.Dropout(dropout))
-        self.head = nn.Linear(channels * 9, n_classes)
-
-    def forward(self, x):
-        return self.head(self.features(x.unsqueeze(1) if x.ndim == 3 else x))
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+def cnn(depth=2, width=16, kernel=3, n_classes=10, dropout=0.0) -> SmallCNN:
+    """The searched CNN: `depth` blocks of conv(kernel) -> ReLU -> max-pool (`width` channels, then twice
+    that), averaged to a 3x3 map, then a linear classifier. Input (n, H, W)."""
+    if depth < 1 or width < 1 or kernel % 2 == 0:
+        raise ValueError(f"need depth >= 1, width >= 1 and an odd kernel, got {depth}, {width}, {kernel}")
+    return SmallCNN(tuple(width * 2 ** min(i, 1) for i in range(depth)), hidden=None, n_classes=n_classes,
+                    kernel=kernel, grid=3, dropout=dropout)
 
 
 def _epoch(model, loader, optimizer):
@@ -79,7 +67,7 @@ def cnn_objective(train, val, max_epochs=6, arch=None, batch_size=32):
         width = arch or trial.suggest_categorical("width", [8, 16, 32])
         dropout = trial.suggest_float("dropout", 0.0, 0.5)
         torch.manual_seed(trial.number)
-        model = SmallCNN(depth=2, width=width, dropout=dropout)
+        model = cnn(depth=2, width=width, dropout=dropout)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         loader = kit_train.as_loader(train, batch_size, shuffle=True, seed=trial.number)
         for epoch in range(1, max_epochs + 1):
@@ -108,7 +96,7 @@ def architecture_objective(train, val, epochs=2, lr=1e-2, latency_batch=None):
         width = trial.suggest_int("width", 4, 32, log=True)
         kernel = trial.suggest_categorical("kernel", [3, 5])
         torch.manual_seed(trial.number)
-        model = train_cnn(SmallCNN(depth, width, kernel), train, lr, epochs, trial.number)
+        model = train_cnn(cnn(depth, width, kernel), train, lr, epochs, trial.number)
         if latency_batch is not None:
             trial.set_user_attr("latency_ms", latency_ms(model, latency_batch))
         return kit_train.evaluate(model, val)["acc"], count_params(model)

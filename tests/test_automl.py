@@ -4,7 +4,7 @@ import optuna
 import pytest
 import torch
 
-from kit import automl
+from kit import automl, train
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -18,11 +18,11 @@ def _images(n=48, seed=0):
 
 
 def test_small_cnn_shapes_and_params():
-    model = automl.SmallCNN(depth=2, width=4, kernel=3)
+    model = automl.cnn(depth=2, width=4, kernel=3)
     assert model(torch.zeros(5, 28, 28)).shape == (5, 10)
-    assert automl.count_params(model) < automl.count_params(automl.SmallCNN(depth=2, width=16, kernel=3))
+    assert train.count_params(model) < train.count_params(automl.cnn(depth=2, width=16, kernel=3))
     with pytest.raises(ValueError, match="odd kernel"):
-        automl.SmallCNN(kernel=4)
+        automl.cnn(kernel=4)
 
 
 def test_cnn_objective_reports_epochs_and_prunes():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from kit import compress
+from kit import compress, train
 
 
 def _tiny_linear(in_f=64, out_f=8, seed=0):
@@ -72,7 +72,7 @@ def test_check_sparsity_accepts_fractions_and_rejects_the_rest():
 def test_sparsity_counts_zeros_after_pruning():
     from torch.nn.utils import prune
 
-    model = compress.SmallCNN(channels=(4, 8), hidden=16)
+    model = train.SmallCNN(channels=(4, 8), hidden=16)
     assert compress.sparsity(model) < 0.01
     prune.global_unstructured([(model.fc1, "weight")], pruning_method=prune.L1Unstructured, amount=0.5)
     total = sum(m.weight.numel() for m in (model.conv1, model.conv2, model.fc1, model.fc2))
@@ -83,10 +83,10 @@ def test_sparsity_counts_zeros_after_pruning():
 
 def test_shrink_channels_builds_a_smaller_network_that_keeps_the_strongest_channels():
     torch.manual_seed(0)
-    model = compress.SmallCNN(channels=(8, 16), hidden=16)
+    model = train.SmallCNN(channels=(8, 16), hidden=16)
     small = compress.shrink_channels(model, 0.5)
     assert (small.conv1.out_channels, small.conv2.out_channels) == (4, 8)
-    assert compress.count_params(small) < compress.count_params(model) / 2
+    assert train.count_params(small) < train.count_params(model) / 2
     x = torch.rand(2, 28, 28)
     assert small(x).shape == (2, 10)
     # with nothing removed the network is the same function
@@ -94,13 +94,13 @@ def test_shrink_channels_builds_a_smaller_network_that_keeps_the_strongest_chann
     assert torch.allclose(same(x), model(x), atol=1e-5)
     with pytest.raises(ValueError, match="sparsity must be a fraction"):
         compress.shrink_channels(model, 1.0)
-    with pytest.raises(TypeError, match="works on a SmallCNN, not Sequential"):
+    with pytest.raises(TypeError, match="works on a two-block SmallCNN.*not Sequential"):
         compress.shrink_channels(nn.Sequential(nn.Linear(2, 2)), 0.5)
 
 
 def test_distill_loss_is_cross_entropy_at_alpha_zero_and_small_when_student_copies_teacher():
     torch.manual_seed(0)
-    teacher = compress.SmallCNN(channels=(2, 2), hidden=8)
+    teacher = train.SmallCNN(channels=(2, 2), hidden=8)
     X, y = torch.rand(6, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5])
     targets = compress.distill_targets(teacher, X, y)
     assert targets.shape == (6, 11) and targets[:, -1].tolist() == y.float().tolist()
@@ -228,7 +228,8 @@ def test_activation_peaks_reports_each_feed_forward_input_and_removes_its_hooks(
     clf = compress.SentenceClassifier(encoder, n_classes=2)
     batch = {"input_ids": torch.tensor([[1, 7, 8, 2, 0]]), "attention_mask": torch.tensor([[1, 1, 1, 1, 0]])}
     peaks = compress.activation_peaks(clf, batch, special_ids=[1, 2])
-    assert [(p["layer"], p["input of"]) for p in peaks] == [(0, "ffn_in"), (0, "ffn_out"), (1, "ffn_in"), (1, "ffn_out")]
+    want = [(0, "ffn_in"), (0, "ffn_out"), (1, "ffn_in"), (1, "ffn_out")]
+    assert [(p["layer"], p["input of"]) for p in peaks] == want
     assert all(p["special tokens max"] > 0 and p["words max"] >= p["words median"] > 0 for p in peaks)
     assert not any(m._forward_hooks for m in clf.modules())
 

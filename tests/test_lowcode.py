@@ -26,7 +26,8 @@ def test_validate_config_accepts_and_refuses():
 
 def test_run_search_tabular_and_zero_budget():
     result = lowcode.run_search(lowcode.SearchConfig("iris", family="logistic", budget_s=0.5))
-    assert result["test_acc"] > 0.6 and list(result["leaderboard"]["model"]) == ["logistic"] * len(result["leaderboard"])
+    assert result["test_acc"] > 0.6
+    assert set(result["leaderboard"]["model"]) == {"logistic"}
     with pytest.raises(ValueError, match="time budget must be positive"):
         lowcode.run_search(lowcode.SearchConfig("iris", budget_s=0))
 
