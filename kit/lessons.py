@@ -76,7 +76,7 @@ LESSONS = [
            "Optuna pipeline and architecture search, pruning, a no-code panel, natural-language training",
            {"smoke": 3, "cpu": 10, "gpu": 5},
            ("automl_test_acc >= default_test_acc", "pruned_epochs_saved_frac >= 0.3", "nl_parse_accuracy >= 0.8"),
-           modules=("automl", "lowcode", "nl_training")),
+           modules=("automl", "lowcode", "nl_training", "serving")),
     Lesson("08", "08_open_weights", "Open-weight models",
            "checkpoint anatomy, licences and model cards, cost, adapter merging, publishing",
            {"smoke": 3, "cpu": 10, "gpu": 5},
