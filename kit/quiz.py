@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.errors import KitError, unknown
+from kit.exercises import read_table
 from kit.paths import progress_file
 
 __all__ = ["Question", "questions", "answer", "show", "results", "results_file"]
@@ -64,13 +65,11 @@ def results_file() -> Path:
 
 
 def results() -> dict:
-    """{question id: {"correct": bool, "attempts": int, "last": time}} from the local file ({} if none)."""
-    path = results_file()
-    try:
-        state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
+    """{question id: {"correct": bool, "attempts": int, "last": time}} from the local file ({} if none).
+
+    A damaged file is kept as `quiz.json.bak-<time>` (the same rule as the exercise progress), not overwritten.
+    """
+    return read_table(results_file(), what="quiz answers file", rows="answers")
 
 
 def _save(question_id: str, correct: bool) -> None:

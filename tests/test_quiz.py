@@ -39,11 +39,16 @@ def test_bad_input_gets_a_clear_error(tmp_path, monkeypatch):
         quiz.Question("x.q1", "?", ("yes", "no"), "c", "")
 
 
-def test_damaged_results_file_is_not_a_traceback(tmp_path, monkeypatch):
+@pytest.mark.parametrize("content", ["[1, 2, 3]", "{not json", '{"00.q1": 3}'])
+def test_a_damaged_results_file_is_backed_up_not_overwritten(content, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KIT_PROGRESS", str(tmp_path / "progress.json"))
-    (tmp_path / "quiz.json").write_text("[1, 2, 3]")
-    assert quiz.results() == {}
-    assert quiz.answer("00.q1", quiz.questions("00")[0].answer) is True
+    (tmp_path / "quiz.json").write_text(content)
+    assert quiz.answer("00.q1", quiz.questions("00")[0].answer) is True   # no traceback, the answer is saved
+    out = capsys.readouterr().out
+    backups = list(tmp_path.glob("quiz.json.bak-*"))
+    assert len(backups) == 1 and backups[0].read_text() == content          # the learner's old file is kept
+    assert "quiz answers file" in out and str(backups[0]) in out
+    assert quiz.results()["00.q1"]["correct"] is True
 
 
 def test_show_builds_one_widget_group_per_question(monkeypatch):

@@ -17,11 +17,12 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from kit.errors import MissingResourceError, unknown
 from kit.paths import progress_file, write_text_atomic
 
-__all__ = ["Hint", "exercise", "check", "progress", "registered", "NOT_DONE"]
+__all__ = ["Hint", "exercise", "check", "progress", "registered", "read_table", "NOT_DONE"]
 
 NOT_DONE = "not done yet"
 
@@ -92,20 +93,26 @@ def _is_placeholder(answer) -> bool:
     return answer is ... or answer is None or answer is NotImplemented
 
 
-def _read_progress(path) -> dict:
-    """The progress table {id: {"passed", "attempts", "last"}}; a damaged file is moved aside, and the learner told."""
+def read_table(path, what: str = "progress file", rows: str = "exercises") -> dict:
+    """A local JSON table {id: {...}} (the progress file, the quiz answers); {} when there is none.
+
+    A damaged one (not JSON, or not a table of dicts) is moved aside as `NAME.bak-<time>` and the learner
+    told, so the next save starts a new table without destroying the old answers. `what` and `rows` name
+    the file in that note ("your progress file ... holds list data, not a table of exercises").
+    """
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
     except OSError as error:
-        print(f"Note: your progress file {path} cannot be read ({error.strerror or error}); "
+        print(f"Note: your {what} {path} cannot be read ({error.strerror or error}); "
               "set KIT_PROGRESS to a file you can read and write.")
         return {}
     try:
         state = json.loads(text)
         problem = None if isinstance(state, dict) and all(isinstance(v, dict) for v in state.values()) else \
-            f"it holds {type(state).__name__} data, not a table of exercises"
+            f"it holds {type(state).__name__} data, not a table of {rows}"
     except ValueError:
         problem = "it is not valid JSON"
     if problem is None:
@@ -116,16 +123,16 @@ def _read_progress(path) -> dict:
         backup, n = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}-{n}"), n + 1
     try:
         os.replace(path, backup)
-        print(f"Note: your progress file {path} was damaged ({problem}): kept it as {backup} and started a new one.")
+        print(f"Note: your {what} {path} was damaged ({problem}): kept it as {backup} and started a new one.")
     except OSError as error:
-        print(f"Note: your progress file {path} was damaged ({problem}) and could not be moved aside "
+        print(f"Note: your {what} {path} was damaged ({problem}) and could not be moved aside "
               f"({error.strerror or error}): set KIT_PROGRESS to a file you can write.")
     return {}
 
 
 def _save_progress(exercise_id: str, passed: bool) -> None:
     path = progress_file()
-    state = _read_progress(path)
+    state = read_table(path)
     previous = state.get(exercise_id, {})
     state[exercise_id] = {"passed": bool(passed or previous.get("passed", False)),
                           "attempts": int(previous.get("attempts", 0)) + 1, "last": time.strftime("%Y-%m-%d %H:%M")}
@@ -171,5 +178,5 @@ def _verdict(ex: Exercise, passed: bool | None, message: str) -> bool:
 
 def progress() -> dict:
     """{exercise id: passed?} for every registered exercise, from the local progress file."""
-    state = _read_progress(progress_file())
+    state = read_table(progress_file())
     return {k: bool(state.get(k, {}).get("passed")) for k in registered()}
