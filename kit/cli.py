@@ -155,7 +155,7 @@ def student(args) -> int:
     return 0
 
 
-def progress(_args) -> int:
+def progress(args) -> int:
     from kit import exercises
     from kit.paths import progress_file
 
@@ -164,6 +164,17 @@ def progress(_args) -> int:
         title = exercises.registered()[exercise_id].title
         print(f"{'✓' if passed else '·'} {exercise_id:6s} {title}")
     print(f"{sum(state.values())} of {len(state)} exercises passed (stored in {progress_file()})")
+    if getattr(args, "report", None):
+        from kit import progress_report
+
+        target = None if args.report is True else Path(args.report).expanduser()
+        try:
+            out = progress_report.write(target)
+        except OSError as error:
+            raise KitError(f"The report could not be written to {target or progress_report.DEFAULT_PATH} "
+                           f"({error.strerror or error}). Fix: name a file in a folder you can write, "
+                           "e.g. python -m kit progress --report /tmp/progress-report.html") from None
+        print(f"wrote {out} (one HTML file, works offline: open it in a browser)")
     return 0
 
 
@@ -210,7 +221,10 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true",
                    help="overwrite copies you edited (each is kept as NAME.bak-<time> first)")
     p.set_defaults(func=student)
-    sub.add_parser("progress", help="which exercises you have passed").set_defaults(func=progress)
+    p = sub.add_parser("progress", help="which exercises you have passed")
+    p.add_argument("--report", nargs="?", const=True, metavar="PATH",
+                   help="also write an offline HTML completion report (default build/progress-report.html)")
+    p.set_defaults(func=progress)
     p = sub.add_parser("manifest", help="refresh datasets/MANIFEST checksums")
     p.add_argument("--packages", action="store_true", help="also re-record the package data files")
     p.set_defaults(func=manifest)

@@ -18,8 +18,8 @@ __all__ = ["Lesson", "LESSONS", "CORE_MODULES", "get", "notebook_paths", "check_
 
 # Shared plumbing every lesson may import; everything else in kit/ belongs to exactly one lesson.
 CORE_MODULES = ("__init__", "__main__", "cli", "data", "datafiles", "device", "errors", "exercises", "lessons",
-                "models", "paths", "plots", "profile", "quiz", "report", "runner", "stats", "student", "train",
-                "tuning")
+                "models", "paths", "plots", "profile", "progress_report", "quiz", "report", "runner", "stats",
+                "student", "train", "tuning")
 
 
 @dataclass(frozen=True)
