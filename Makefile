@@ -30,7 +30,7 @@ OFFLINE := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)),)
 
 help:
 	@echo "make lab           set up .venv and open the course in JupyterLab ($(HOST):$(PORT), with a token)"
-	@echo "make test          set up .venv (and Debian's chromium) and run the unit tests, the browser test and every notebook under KIT_PROFILE=smoke"
+	@echo "make test          set up .venv (and Debian's chromium), lint (make lint), then run the unit tests, the browser test and every notebook under KIT_PROFILE=smoke"
 	@echo "make setup         create .venv and install the kit, its pinned libraries and the model packages (done by every target that needs it)"
 	@echo "make lint          ruff over kit/, tests/ and conftest.py (rules in pyproject.toml)"
 	@echo "make unit          the unit tests only (tests/, browser test excluded)"
@@ -83,7 +83,7 @@ audio:
 		|| echo "could not install sonic-pi-samples: lesson 04's audio section needs it ($$($(BIN)/python -c \
 		'from kit.datafiles import SONIC_PI_FIX; print(SONIC_PI_FIX)'))"
 
-test: setup chromium audio
+test: setup chromium audio lint
 	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=$(CELL_TIMEOUT) -q
 
 lint: setup

@@ -101,4 +101,5 @@ def test_every_lesson_with_claims_has_quiz_questions():
     for path in LESSON_NOTEBOOKS:
         number = path.stem[:2]
         if number not in NOT_YET_ON_TEMPLATE:
-            assert 3 <= len(quiz.questions(number)) <= 5, f"lesson {number} needs 3-5 questions in kit/exercises/ex{number}.py"
+            assert 3 <= len(quiz.questions(number)) <= 5, \
+                f"lesson {number} needs 3-5 questions in kit/exercises/ex{number}.py"

@@ -46,7 +46,7 @@ def _model(make_model):
         history = train.fit(model, (digits.X_train, digits.y_train), (digits.X_test, digits.y_test),
                             epochs=5, lr=3e-3, live=False, progress=False)
     except RuntimeError as error:
-        raise Hint(f"the model does not fit 8x8 images with 10 classes ({str(error).splitlines()[0]})")
+        raise Hint(f"the model does not fit 8x8 images with 10 classes ({str(error).splitlines()[0]})") from None
     acc = history.last("val_acc")
     if acc < 0.9:
         raise Hint(f"validation accuracy {acc:.2f} after 5 epochs; aim for >= 0.90 (more hidden units?)")

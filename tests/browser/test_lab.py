@@ -22,7 +22,8 @@ from kit.paths import BUILD, ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: make chromium (apt-get install chromium)")]
+              pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                 reason="needs Debian's chromium: make chromium (apt-get install chromium)")]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -80,7 +81,8 @@ def _wait_for_idle_kernel(page, seconds: int = 120):
         if any("ipykernel" in t and "Idle" in t for t in page.locator(".jp-StatusBar-TextItem").all_text_contents()):
             return
         page.wait_for_timeout(1000)
-    pytest.fail(f"no idle kernel after {seconds} s; status bar: {page.locator('.jp-StatusBar-TextItem').all_text_contents()}")
+    status = page.locator(".jp-StatusBar-TextItem").all_text_contents()
+    pytest.fail(f"no idle kernel after {seconds} s; status bar: {status}")
 
 
 def test_lesson00_runs_in_a_real_browser(lab):
