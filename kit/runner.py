@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from kit import lessons
+from kit import profile as profiles
 from kit.paths import BUILD, ROOT
 
 __all__ = ["run_notebook", "run_many", "write_bench"]
@@ -82,7 +83,7 @@ def run_notebook(path, profile: str | None = None, timeout: int = 1800) -> dict:
     path = Path(path).resolve()
     if not path.exists():
         raise FileNotFoundError(f"No notebook at {path}. Lessons: python -m kit list")
-    profile = profile or os.environ.get("KIT_PROFILE") or "cpu"
+    profile = profiles.resolve(profile)
     (BUILD / "results").mkdir(parents=True, exist_ok=True)
     (BUILD / "executed").mkdir(parents=True, exist_ok=True)
     metrics_file = BUILD / "results" / f".{path.stem}.metrics.json"
@@ -118,7 +119,7 @@ def run_many(paths, profile: str | None = None) -> list[dict]:
     """Run notebooks one after another, printing a progress line for each."""
     records = []
     for i, path in enumerate(paths, 1):
-        print(f"[{i}/{len(paths)}] {Path(path).name} (profile {profile or os.environ.get('KIT_PROFILE', 'cpu')}) ...",
+        print(f"[{i}/{len(paths)}] {Path(path).name} (profile {profiles.resolve(profile)}) ...",
               flush=True)
         record = run_notebook(path, profile)
         status = "ok" if record["ok"] else f"FAILED: {record['error']}"
