@@ -156,7 +156,8 @@ def _claims_table(report: LessonReport) -> str:
 def _lesson_section(report: LessonReport) -> str:
     parts = [f"<h2 id='lesson-{_e(report.number)}'>{_e(report.number)} · {_e(report.title)}</h2>"]
     if report.exercises:
-        items = "".join(f"<tr><td>{_mark(ok)}</td><td>{_e(k)}</td><td>{_e(title)}</td></tr>"
+        items = "".join(f"<tr><td>{_mark(True) if ok else '<span class=muted>not yet</span>'}</td><td>{_e(k)}</td>"
+                        f"<td>{_e(title)}</td></tr>"
                         for k, title, ok in report.exercises)
         parts.append(f"<p>Exercises: <b>{report.exercises_passed} of {len(report.exercises)}</b> passed.</p>"
                      f"<table><tr><th></th><th>exercise</th><th>title</th></tr>{items}</table>")

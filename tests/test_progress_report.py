@@ -56,6 +56,7 @@ def test_report_shows_the_learners_numbers_escaped_and_offline(learner):
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "2 / " in page and "exercises passed" in page                 # the summary
     assert "Exercises: <b>2 of " in page and "Quiz: <b>1 of " in page        # lesson 00
+    assert "not yet</span></td><td>00.2</td>" in page and "✓</span></td><td>00.3</td>" in page
     assert "1 / 2</b>claims reproduced" in page
     assert "SmolLM2 answers better after training" in page and "+0.425" in page and "[+0.31, +0.54]" in page
     assert "the constant majority program" in page and "shuffled labels" in page
