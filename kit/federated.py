@@ -25,7 +25,8 @@ from kit import privacy
 from kit.deploy import APP_DIR, Deployment, free_port
 
 __all__ = ["BACKEND", "APP_DIR", "Deployment", "free_port", "client_data", "test_data", "central_eval", "client_app",
-           "server_app", "secagg_apps", "SecAggView"]
+           "server_app", "secagg_apps", "SecAggView", "dp_when_asked", "client_level_epsilon", "simulate",
+           "start_ray"]
 
 # A loaded machine (2 shared cores) starts Ray's helper processes slowly: Ray's raylet gives up on its
 # agent after 30 s and the driver gives up on the raylet after 30 s. Let both wait up to 5 minutes.
@@ -43,17 +44,104 @@ def _patient_ray(seconds: float = 300):
         return
 
     def get_node(*args, **kwargs):
+        import threading
+
         deadline = time.monotonic() + seconds
         while True:
-            try:
-                return original(*args, **kwargs)
-            except RuntimeError:
+            # Ray's own call blocks forever when the raylet died before registering: ask in a daemon thread
+            # and stop waiting as soon as the raylet's log says it aborted (start_ray then starts Ray again).
+            result = {}
+
+            def ask(result=result):
+                try:
+                    result["node"] = original(*args, **kwargs)
+                except Exception as error:  # noqa: BLE001 - handed back to the waiting thread below
+                    result["error"] = error
+
+            asking = threading.Thread(target=ask, daemon=True)
+            asking.start()
+            while asking.is_alive():
+                asking.join(1)
+                if _raylet_crashed():
+                    raise RuntimeError("Ray's raylet aborted while starting (see raylet.out in its session folder)")
                 if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+                    raise RuntimeError(f"Ray's raylet did not register within {seconds:.0f} s")
+            if "node" in result:
+                return result["node"]
+            if not isinstance(result["error"], RuntimeError) or time.monotonic() > deadline:
+                raise result["error"]
+            time.sleep(1)
 
     get_node._kit_patient = True
     services.get_node = get_node
+    _fixed_agent_ports()
+
+
+def _raylet_crashed() -> bool:
+    """True when the raylet of this process's newest Ray session aborted (it then never comes up: stop waiting).
+    A session's folder ends with the pid of the process that started it; other users' sessions are not ours."""
+    import tempfile
+
+    sessions = sorted(Path(tempfile.gettempdir(), "ray").glob(f"session_*_{os.getpid()}"))
+    try:
+        return bool(sessions) and "Check failed" in (sessions[-1] / "logs" / "raylet.out").read_text(
+            encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def start_ray(attempts: int = 3):
+    """Start Ray for a simulation with `BACKEND`'s settings, again (up to `attempts` times) when it fails to start.
+
+    A heavily loaded machine sometimes makes the raylet abort while it waits for its agents. Inside
+    `run_simulation` that failure happens in a background thread and the simulation then waits forever for
+    its SuperNodes (the kernel goes idle); started here, in the main thread, it is seen and retried.
+    """
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        if ray.is_initialized():
+            return
+        try:
+            ray.init(**BACKEND["init_args"])
+            return
+        except Exception:
+            ray.shutdown()
+            if attempt == attempts:
+                raise
+            print(f"Ray failed to start on this busy machine (attempt {attempt} of {attempts}); starting it again")
+
+
+def simulate(server_app, client_app, num_supernodes: int):
+    """`flwr.simulation.run_simulation` with the kit's Ray settings, after `start_ray` (Flower reuses a running
+    Ray and shuts it down at the end)."""
+    from flwr.simulation import run_simulation
+
+    start_ray()
+    return run_simulation(server_app=server_app, client_app=client_app, num_supernodes=num_supernodes,
+                          backend_config=BACKEND)
+
+
+def _fixed_agent_ports():
+    """Give Ray's agents their ports up front. Left at 0, the raylet waits a fixed ~15 s for the dashboard agent
+    to write each port to a file, and on a loaded machine it aborts ("Check failed ... Timed out waiting for file
+    .../metrics_agent_port", "metrics_export_port" or "dashboard_agent_listen_port"): Ray then never starts and
+    `ray.init` waits in vain. With every port given, the raylet waits for no file."""
+    import ray._private.services as services
+
+    original = services.start_raylet
+    if getattr(original, "_kit_ports", False):
+        return
+
+    def start_raylet(*args, **kwargs):
+        for name in ("metrics_agent_port", "metrics_export_port", "runtime_env_agent_port",
+                     "dashboard_agent_listen_port"):
+            if not kwargs.get(name):
+                kwargs[name] = free_port()
+        return original(*args, **kwargs)
+
+    start_raylet._kit_ports = True
+    services.start_raylet = start_raylet
 
 
 _patient_ray()
@@ -120,6 +208,43 @@ def _make_client_app():
 
 
 client_app = _make_client_app()
+
+
+# --- client-side DP mods, switched on per experiment by the round's config ------------------------
+
+def dp_when_asked(msg, context, call_next):
+    """A client mod that runs Flower's own DP mods only when the round's config asks for them.
+
+    `DifferentialPrivacyClientSideFixedClipping` puts its clipping norm in the config: then
+    `flwr.clientapp.mod.fixedclipping_mod` clips the update (the server adds the noise). A config with
+    `local-dp-epsilon` (and `local-dp-clip`) runs `LocalDpMod`: clip AND add noise on the client, per round.
+    One ClientApp thus serves plain and private experiments in the same simulation.
+    """
+    from flwr.clientapp.mod import LocalDpMod, fixedclipping_mod
+    from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
+
+    config = msg.content["config"] if "config" in msg.content.config_records else {}
+    if KEY_CLIPPING_NORM in config:
+        return fixedclipping_mod(msg, context, call_next)
+    if "local-dp-epsilon" in config:
+        clip = float(config["local-dp-clip"])
+        mod = LocalDpMod(clipping_norm=clip, sensitivity=clip, epsilon=float(config["local-dp-epsilon"]),
+                         delta=privacy.DELTA)
+        return mod(msg, context, call_next)
+    return call_next(msg, context)
+
+
+def client_level_epsilon(noise_multiplier: float, rounds: int, sample_rate: float = 1.0,
+                         delta: float = privacy.DELTA) -> float:
+    """Epsilon at `delta` for one CLIENT's whole data over `rounds` of central DP (Gaussian noise of
+    noise_multiplier x clipping norm on the sum, a share `sample_rate` of clients per round), by Opacus's RDP."""
+    from opacus.accountants import RDPAccountant
+
+    if noise_multiplier <= 0:
+        return float("inf")
+    accountant = RDPAccountant()
+    accountant.history = [(noise_multiplier, sample_rate, rounds)]
+    return float(accountant.get_epsilon(delta))
 
 
 # --- the ServerApp -----------------------------------------------------------------------------

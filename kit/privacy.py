@@ -15,6 +15,7 @@ from torch import nn
 
 __all__ = ["DELTA", "partition", "label_mix", "make_model", "local_train", "accuracy", "train_local_only",
            "weighted_average", "noise_for_epsilon", "train_dp", "sample_losses", "mia_advantage",
+           "mia_roc", "dp_advantage_bound", "null_advantage",
            "plot_label_mix", "plot_rounds", "plot_dp_curve", "plot_server_view"]
 
 DELTA = 1e-5  # the delta of (epsilon, delta)-DP used throughout the lesson
@@ -220,6 +221,41 @@ def mia_advantage(model: nn.Module, members, non_members) -> float:
     truth = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
     fpr, tpr, _ = roc_curve(truth, -np.r_[inside, outside])
     return float(np.max(tpr - fpr))
+
+
+def mia_roc(model: nn.Module, members, non_members, fprs=(0.01, 0.001)) -> dict:
+    """The loss-threshold attack's ROC (Carlini et al. 2022 read it at low FPR, not by its average).
+
+    Returns {"fpr", "tpr" (the curve), "auc", "advantage" (max TPR - FPR), "tpr_at" {fpr: TPR}}.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    inside, outside = sample_losses(model, *members), sample_losses(model, *non_members)
+    truth, score = np.r_[np.ones(len(inside)), np.zeros(len(outside))], -np.r_[inside, outside]
+    fpr, tpr, _ = roc_curve(truth, score)
+    return {"fpr": fpr, "tpr": tpr, "auc": float(roc_auc_score(truth, score)), "advantage": float(np.max(tpr - fpr)),
+            "tpr_at": {f: float(np.max(tpr[fpr <= f])) for f in fprs}}
+
+
+def dp_advantage_bound(epsilon: float, delta: float = DELTA) -> float:
+    """The tight cap on any attack's TPR - FPR under (epsilon, delta)-DP, from the hypothesis-testing view
+    (Kairouz et al. 2015): (e^eps - 1 + 2 delta) / (e^eps + 1). Unlike e^eps - 1 + delta it stays below 1."""
+    if epsilon < 0 or not 0 <= delta < 1:
+        raise ValueError(f"need epsilon >= 0 and 0 <= delta < 1, got {epsilon}, {delta}")
+    return min(1.0, (math.expm1(epsilon) + 2 * delta) / (math.exp(epsilon) + 1))
+
+
+def null_advantage(n_members: int, n_non_members: int, trials: int = 200, seed: int = 0) -> float:
+    """The 95th percentile of max(TPR - FPR) when members and non-members are the SAME distribution: an
+    advantage below it is indistinguishable from noise at this sample size."""
+    rng = np.random.default_rng(seed)
+    truth = np.r_[np.ones(n_members), np.zeros(n_non_members)]
+    best = []
+    for _ in range(trials):
+        order = truth[np.argsort(rng.random(len(truth)))]
+        tpr, fpr = np.cumsum(order) / n_members, np.cumsum(1 - order) / n_non_members
+        best.append(np.max(tpr - fpr))
+    return float(np.quantile(best, 0.95))
 
 
 # --- plots -----------------------------------------------------------------------------------

@@ -66,3 +66,40 @@ def test_secagg_view_counts_distinct_updates(tmp_path):
     same = [np.ones(3)]
     view.seen = {"plain": [[np.zeros(3)], [np.ones(3)]], "secagg": [same, same, same]}
     assert view.distinct_updates("plain") == 2 and view.distinct_updates("secagg") == 1
+
+
+def test_client_level_epsilon_falls_with_more_noise():
+    assert federated.client_level_epsilon(0.0, 10) == float("inf")
+    loose, tight = federated.client_level_epsilon(0.5, 10), federated.client_level_epsilon(2.0, 10)
+    assert tight < loose and 1 < tight < 20
+    assert federated.client_level_epsilon(1.0, 10, sample_rate=0.1) < federated.client_level_epsilon(1.0, 10)
+
+
+def test_dp_when_asked_runs_flowers_dp_mods_only_when_the_config_asks(monkeypatch):
+    import numpy as np
+    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+    from flwr.common import Context
+    from flwr.supercore.task_identity import TaskIdentity
+
+    for field in ("_run_id", "_node_id", "_task_id"):   # a Message needs the run and node it belongs to
+        monkeypatch.setattr(TaskIdentity, field, 1)
+
+    zeros = {"w": Array(np.zeros(1000, dtype=np.float32))}
+    def reply_with(values):
+        def call_next(msg, context):
+            return Message(RecordDict({"arrays": ArrayRecord({"w": Array(values)})}), reply_to=msg)
+        return call_next
+
+    def send(config):
+        msg = Message(RecordDict({"arrays": ArrayRecord(zeros), "config": ConfigRecord(config)}),
+                      dst_node_id=1, message_type="train")
+        context = Context(run_id=1, node_id=1, node_config={}, state=RecordDict(), run_config={})
+        out = federated.dp_when_asked(msg, context, reply_with(np.ones(1000, dtype=np.float32)))
+        return out.content["arrays"]["w"].numpy()
+
+    plain = send({"lr": 0.1})
+    assert np.all(plain == 1)                                                  # untouched
+    clipped = send({"clipping_norm": 1.0})
+    assert np.linalg.norm(clipped) == pytest.approx(1.0, rel=1e-4)             # fixedclipping_mod
+    noisy = send({"local-dp-epsilon": 10.0, "local-dp-clip": 1.0})
+    assert abs(np.linalg.norm(noisy) - 1.0) > 1.0                              # LocalDpMod: clip + noise

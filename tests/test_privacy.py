@@ -122,3 +122,23 @@ def test_plots_return_figures():
     rows = [{"epsilon": 1.0, "accuracy": 0.7}, {"epsilon": math.inf, "accuracy": 0.9}]
     assert privacy.plot_dp_curve(rows, {"paper": [(2, 0.95)]}).axes
     assert privacy.plot_server_view(np.ones((64, 784)), np.arange(64 * 784)).axes
+
+
+def test_mia_roc_reads_the_curve_at_low_fpr(tiny):
+    model = privacy.make_model()
+    privacy.local_train(model, tiny.X_train[:20], tiny.y_train[:20], epochs=60, lr=0.2)
+    roc = privacy.mia_roc(model, (tiny.X_train[:20], tiny.y_train[:20]), (tiny.X_test[:20], tiny.y_test[:20]))
+    assert roc["advantage"] == pytest.approx(
+        privacy.mia_advantage(model, (tiny.X_train[:20], tiny.y_train[:20]), (tiny.X_test[:20], tiny.y_test[:20])))
+    assert 0.5 < roc["auc"] <= 1 and set(roc["tpr_at"]) == {0.01, 0.001}
+    assert all(0 <= v <= 1 for v in roc["tpr_at"].values())
+
+
+def test_the_tight_dp_bound_and_the_noise_level_of_the_advantage():
+    assert privacy.dp_advantage_bound(0.0, 0.0) == 0.0
+    assert privacy.dp_advantage_bound(1.0, 0.0) == pytest.approx((math.e - 1) / (math.e + 1))
+    assert privacy.dp_advantage_bound(8.0) < 1.0 < math.exp(8.0) - 1     # the loose bound says nothing there
+    with pytest.raises(ValueError):
+        privacy.dp_advantage_bound(-1.0)
+    small, large = privacy.null_advantage(100, 100), privacy.null_advantage(2000, 2000)
+    assert 0.1 < small < 0.3 and 0.02 < large < 0.06 and large < small   # ~1.36 * sqrt(2 / n), the KS quantile
