@@ -28,7 +28,8 @@ from kit.train import SmallCNN
 
 __all__ = ["SentenceClassifier", "encode_batches", "embed", "classifier_accuracy", "cross_fit",
            "out_of_fold_predict", "activation_peaks", "compile_or_eager", "state_bytes",
-           "linear_bytes", "Int4Linear", "quantize_int4", "perplexity", "check_sparsity", "sparsity",
+           "linear_bytes", "Int4Linear", "quantize_int4", "fake_quantize", "quantize_embeddings", "perplexity",
+           "check_sparsity", "sparsity",
            "shrink_channels", "distill_targets", "DistillLoss", "gguf_path", "plot_pruning"]
 
 
@@ -223,6 +224,36 @@ def quantize_int4(model: nn.Module, group_size: int = 128, skip=()) -> nn.Module
     for name, layer in targets:
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, child, Int4Linear(layer, group_size))
+    return model
+
+
+def fake_quantize(weight: torch.Tensor, bits: int = 4, group_size: int = 32) -> torch.Tensor:
+    """Round-to-nearest (RTN) quantize-then-dequantize, group-wise asymmetric along the last dimension.
+
+    Returns the fp32 values that `bits`-bit codes with a scale and minimum per `group_size` weights decode to:
+    the exact accuracy effect of storing the tensor that way (the memory saving needs packed storage, as in
+    Int4Linear). Used for tensors Int4Linear does not cover, such as an embedding table.
+    """
+    if not 2 <= bits <= 8:
+        raise ValueError(f"bits must be between 2 and 8, got {bits}")
+    rows, cols = weight.shape
+    if group_size < 1 or cols % group_size:
+        raise ValueError(f"group_size must divide the last dimension ({cols}), got {group_size}")
+    groups = weight.detach().float().reshape(rows, cols // group_size, group_size)
+    low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+    scale = ((high - low) / (2 ** bits - 1)).clamp(min=1e-8)
+    return (low + scale * torch.round((groups - low) / scale)).reshape(rows, cols)
+
+
+def quantize_embeddings(model: nn.Module, bits: int, group_size: int = 32) -> nn.Module:
+    """A copy of `model` whose nn.Embedding tables hold `fake_quantize`d values (`bits` per weight)."""
+    model = copy.deepcopy(model)
+    tables = [m for m in model.modules() if isinstance(m, nn.Embedding)]
+    if not tables:
+        raise ValueError(f"{type(model).__name__} has no nn.Embedding to quantize")
+    with torch.no_grad():
+        for table in tables:
+            table.weight.copy_(fake_quantize(table.weight, bits, group_size))
     return model
 
 

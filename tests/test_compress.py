@@ -245,3 +245,27 @@ def test_compile_or_eager_falls_back_to_eager_with_a_note(monkeypatch, capsys):
     monkeypatch.setattr(torch, "compile", broken_compile)
     assert compress.compile_or_eager(model, {"input": torch.zeros(1, 2)}) is model
     assert "C++ compiler" in capsys.readouterr().out
+
+
+def test_fake_quantize_rounds_to_the_grid_and_checks_its_arguments():
+    torch.manual_seed(0)
+    w = torch.randn(4, 64)
+    q4, q8 = compress.fake_quantize(w, 4, 32), compress.fake_quantize(w, 8, 32)
+    assert q4.shape == w.shape
+    assert (q8 - w).abs().max() < (q4 - w).abs().max()                     # more bits, smaller error
+    assert all(len(torch.unique(g)) <= 16 for g in q4.reshape(-1, 32))      # 4 bits: at most 16 values per group
+    assert torch.allclose(compress.fake_quantize(q4, 4, 32), q4, atol=1e-5)   # already on the grid: unchanged
+    with pytest.raises(ValueError, match="bits"):
+        compress.fake_quantize(w, 1, 32)
+    with pytest.raises(ValueError, match="divide"):
+        compress.fake_quantize(w, 4, 48)
+
+
+def test_quantize_embeddings_changes_a_copy_only():
+    model = nn.Sequential(nn.Embedding(10, 32), nn.Linear(32, 2))
+    before = model[0].weight.detach().clone()
+    q = compress.quantize_embeddings(model, bits=4, group_size=32)
+    assert torch.equal(model[0].weight, before) and not torch.equal(q[0].weight, before)
+    assert torch.equal(q[1].weight, model[1].weight)
+    with pytest.raises(ValueError, match="no nn.Embedding"):
+        compress.quantize_embeddings(nn.Linear(2, 2), bits=4)

@@ -77,3 +77,14 @@ def test_pareto_plot_has_one_panel_per_task():
     rows = [dict(r, task="a" if i < 2 else "b", size_mb=1.0 + i) for i, r in enumerate(ROWS)]
     fig = energy.pareto_plot(rows)
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+
+
+def test_memory_vs_compute_follows_horowitz():
+    fp32 = energy.memory_vs_compute(1_000_000, 1_000_000, 32)
+    int8 = energy.memory_vs_compute(1_000_000, 1_000_000, 8)
+    assert fp32["memory_j"] == pytest.approx(1e6 * 640e-12)
+    assert fp32["memory_j"] > 100 * fp32["compute_j"]                 # moving a weight costs more than using it
+    assert int8["memory_j"] == pytest.approx(fp32["memory_j"] / 4)
+    assert int8["total_j"] < fp32["total_j"] / 3.9
+    with pytest.raises(ValueError, match="not 4 bits"):
+        energy.memory_vs_compute(1, 1, 4)
