@@ -13,6 +13,7 @@ the low-code panel, and `kit.nl_training` the natural-language front end to that
 import time
 
 import numpy as np
+import optuna
 import torch
 from torch import nn
 
@@ -20,7 +21,8 @@ from kit import train as kit_train
 from kit.errors import unknown
 from kit.train import SmallCNN, count_params
 
-__all__ = ["cnn", "train_cnn", "latency_ms", "cnn_objective", "epochs_saved", "architecture_objective", "pareto_table",
+__all__ = ["cnn", "train_cnn", "latency_ms", "cnn_objective", "epochs_saved", "EpochBudget", "PruneEverything",
+           "best_so_far", "architecture_objective", "pareto_table", "splits", "default_grid",
            "PRESETS", "DATASETS", "domain_of", "restrict", "check_space", "as_table", "build_pipeline",
            "pipeline_objective", "model_size", "default_models", "tabular", "test_accuracy", "best_pipeline",
            "default_baseline", "plot_comparison"]
@@ -87,6 +89,51 @@ def epochs_saved(study, max_epochs: int) -> float:
     if not trials:
         raise ValueError("the study has no trials that reported epochs: run study.optimize first")
     return 1 - sum(t.user_attrs["epochs"] for t in trials) / (len(trials) * max_epochs)
+
+
+class EpochBudget:
+    """An Optuna callback that stops the study once its trials have trained `epochs` epochs in all.
+
+    Budgets in epochs (not seconds) make two searches comparable on a busy machine: a pruned search
+    spends what it saves on more trials, an unpruned one runs fewer, longer trials. Each trial must
+    keep the epochs it ran in `trial.user_attrs["epochs"]`.
+    """
+
+    def __init__(self, epochs: int):
+        if epochs < 1:
+            raise ValueError(f"an epoch budget must be at least 1, got {epochs}")
+        self.epochs = epochs
+
+    def used(self, study) -> int:
+        return sum(t.user_attrs.get("epochs", 0) for t in study.trials)
+
+    def __call__(self, study, trial):
+        if self.used(study) >= self.epochs:
+            study.stop()
+
+
+class PruneEverything(optuna.pruners.BasePruner):
+    """A pruner that stops every trial at its first report: the negative control of a pruning claim.
+
+    It "saves" the most epochs of all and finds the worst models: a claim that counted only the epochs
+    saved would call it the best pruner.
+    """
+
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+def best_so_far(study):
+    """The trial with the best validation accuracy, counting a pruned trial's last report.
+
+    With a pruner that stops every trial, no trial completes; its best model is still the one a
+    user would deploy, so the comparison must include it.
+    """
+    scored = [(t.value if t.value is not None else list(t.intermediate_values.values())[-1], t)
+              for t in study.trials if t.value is not None or t.intermediate_values]
+    if not scored:
+        raise ValueError("the study has no finished or reported trial: run study.optimize first")
+    return max(scored, key=lambda pair: pair[0])[1]
 
 
 def architecture_objective(train, val, epochs=2, lr=1e-2, latency_batch=None):
@@ -171,32 +218,36 @@ def build_pipeline(trial, space: dict, seed: int = 0):
     """A scikit-learn Pipeline whose steps and hyperparameters the Optuna `trial` picks from `space`."""
     from sklearn.decomposition import PCA
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.feature_selection import SelectKBest, f_classif
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    from sklearn.feature_selection import SelectPercentile, f_classif
     from sklearn.linear_model import LogisticRegression
     from sklearn.naive_bayes import MultinomialNB
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 
     check_space(space)
-    steps = []
+    steps, text = [], "vectorizer" in space
     if "vectorizer" in space:
         kind = trial.suggest_categorical("vectorizer", space["vectorizer"])
-        options = {"words": dict(ngram_range=(1, 1)), "words+bigrams": dict(ngram_range=(1, 2)),
-                   "chars": dict(analyzer="char_wb", ngram_range=(2, 4))}[kind]
-        steps.append(("vectorizer", TfidfVectorizer(sublinear_tf=True, **options)))
+        if kind == "counts":     # what a generic tool does with a text column: plain word counts
+            steps.append(("vectorizer", CountVectorizer(max_features=2000)))
+        else:
+            options = {"words": dict(ngram_range=(1, 1)), "words+bigrams": dict(ngram_range=(1, 2)),
+                       "chars": dict(analyzer="char_wb", ngram_range=(2, 4))}[kind]
+            steps.append(("vectorizer", TfidfVectorizer(sublinear_tf=True, **options)))
     if "scaler" in space:
         scaler = trial.suggest_categorical("scaler", space["scaler"])
         if scaler != "none":
-            steps.append(("scaler", StandardScaler() if scaler == "standard" else MinMaxScaler()))
+            steps.append(("scaler", StandardScaler(with_mean=not text) if scaler == "standard" else MaxAbsScaler()
+                          if text else MinMaxScaler()))
     if "reduce" in space:
         reduce = trial.suggest_categorical("reduce", space["reduce"])
         keep = trial.suggest_float("keep", 0.2, 1.0) if reduce != "none" else None
-        if reduce == "pca":
-            steps.append(("reduce", _Fraction(PCA, keep, "n_components", random_state=seed)))
+        if reduce == "pca":      # keep that share of the variance (plain scikit-learn: skops can export it)
+            steps.append(("reduce", PCA(n_components=min(keep, 0.99), svd_solver="full", random_state=seed)))
         elif reduce == "select":
-            steps.append(("reduce", _Fraction(SelectKBest, keep, "k", score_func=f_classif)))
+            steps.append(("reduce", SelectPercentile(f_classif, percentile=100 * keep)))
     family = trial.suggest_categorical("model", space["model"])
     if family == "logistic":
         model = LogisticRegression(C=trial.suggest_float("C", 1e-3, 1e2, log=True), max_iter=2000)
@@ -217,27 +268,6 @@ def build_pipeline(trial, space: dict, seed: int = 0):
     else:
         raise ValueError(f"build_pipeline handles scikit-learn families, not {family!r}")
     return Pipeline(steps + [("model", model)])
-
-
-class _Fraction:
-    """A PCA / SelectKBest that keeps a *fraction* of the features (the count depends on the data)."""
-
-    def __new__(cls, estimator, fraction, arg, **kwargs):
-        from sklearn.base import BaseEstimator, TransformerMixin
-
-        class Keep(BaseEstimator, TransformerMixin):
-            def __init__(self, fraction=fraction):
-                self.fraction = fraction
-
-            def fit(self, X, y=None):
-                n = max(1, int(round(self.fraction * min(X.shape))))
-                self.inner_ = estimator(**{arg: n}, **kwargs).fit(X, y)
-                return self
-
-            def transform(self, X):
-                return self.inner_.transform(X)
-        Keep.__name__ = f"Keep{estimator.__name__}"
-        return Keep(fraction)
 
 
 def pipeline_objective(X, y, space: dict, cv: int = 3, max_params=None):
@@ -279,6 +309,53 @@ def model_size(pipe) -> int:
     if hasattr(model, "_predictors"):
         return int(sum(p.nodes.size for it in model._predictors for p in it))
     raise ValueError(f"cannot measure the size of {type(model).__name__}")
+
+
+def splits(name: str, n_splits: int = 3, test_size: float = 0.3, n_rows=None):
+    """Repeated stratified train/test splits of a whole table (its fixed split pooled first): the outer loop
+    of nested evaluation. Yields (X_train, y_train, X_test, y_test) with a different seed each time."""
+    from sklearn.model_selection import train_test_split
+
+    X, y, X_test, y_test = tabular(name)
+    X, y = np.concatenate([X, X_test]), np.concatenate([y, y_test])
+    if n_rows is not None and n_rows < len(y):
+        X, _, y, _ = train_test_split(X, y, train_size=n_rows, stratify=y, random_state=0)
+    for seed in range(n_splits):
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, stratify=y, random_state=seed)
+        yield X_tr, y_tr, X_te, y_te
+
+
+def default_grid(n: int, seed: int = 0) -> list:
+    """The compute-matched baseline: `n` configurations a practitioner would try without AutoML.
+
+    First each family with scikit-learn's defaults (inputs standardised for the linear model and the MLP),
+    then, round-robin, each family's main knob on a small grid (C; max_features; learning_rate; alpha).
+    Returns [(name, unfitted estimator)], to be chosen by the same cross-validation as the search.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if n < 1:
+        raise ValueError(f"the baseline needs at least one configuration, got n={n}")
+    scaled = lambda model: make_pipeline(StandardScaler(), model)  # noqa: E731
+    configs = [("logistic (defaults)", scaled(LogisticRegression(max_iter=2000))),
+               ("forest (defaults)", RandomForestClassifier(random_state=seed)),
+               ("boosting (defaults)", HistGradientBoostingClassifier(random_state=seed)),
+               ("mlp (defaults)", scaled(MLPClassifier(max_iter=400, random_state=seed)))]
+    grids = [[(f"logistic C={c}", scaled(LogisticRegression(C=c, max_iter=2000))) for c in (0.1, 10, 0.01, 100)],
+             [(f"forest max_features={m}", RandomForestClassifier(max_features=m, random_state=seed))
+              for m in (0.5, None)],
+             [(f"boosting learning_rate={r}", HistGradientBoostingClassifier(learning_rate=r, random_state=seed))
+              for r in (0.03, 0.3)],
+             [(f"mlp alpha={a}", scaled(MLPClassifier(alpha=a, max_iter=400, random_state=seed))) for a in (0.01, 1.0)]]
+    while len(configs) < n and any(grids):
+        for grid in grids:
+            if grid and len(configs) < n:
+                configs.append(grid.pop(0))
+    return configs[:n]
 
 
 def default_models(seed: int = 0) -> dict:

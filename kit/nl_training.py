@@ -17,7 +17,8 @@ import time
 from kit import automl, lowcode
 
 __all__ = ["CHOICES", "QUESTIONS", "FEW_SHOT", "CUES", "explicit_answers", "UnmappableInstruction",
-           "InstructionParser", "to_config", "load_instructions", "parse_accuracy"]
+           "InstructionParser", "to_config", "load_instructions", "parse_accuracy", "RULE_DEFAULTS", "rules_only",
+           "score_three_ways"]
 
 
 class UnmappableInstruction(ValueError):
@@ -204,13 +205,55 @@ def to_config(instruction: str, answers: dict) -> lowcode.SearchConfig:
 
 
 def load_instructions(name: str = "07_automl/instructions.jsonl") -> list[dict]:
-    """The course's test instructions with their expected configurations (None = should be refused)."""
+    """Instructions with their expected configurations (None = should be refused).
+
+    `07_automl/instructions.jsonl` (18) was written with the rules and tunes them (a development set);
+    `07_automl/heldout_instructions.jsonl` (48) was written afterwards, independently of the rules and
+    never used to change them: paraphrases, typos, numbers in words, datasets the course lacks.
+    """
     import json
 
     from kit import data
 
     lines = data.course_file(name).read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+# What the rules assume for a key the instruction does not name (the schema's defaults; no dataset = refuse).
+RULE_DEFAULTS = {"dataset": "none", "family": "any", "goal": "accuracy", "max_params": "none", "budget": "1min"}
+
+
+def rules_only(instruction: str) -> dict:
+    """The answers of the keyword rules alone: the literal values, the schema defaults for the rest."""
+    return {**RULE_DEFAULTS, **explicit_answers(instruction)}
+
+
+def score_three_ways(parser, cases: list[dict], control_seed: int | None = None) -> list[dict]:
+    """Per instruction: is the whole config right with the rules alone, the model alone, and both?
+
+    With `control_seed`, a fourth score: the rules plus the model's answers for ANOTHER instruction
+    (a shuffled pairing) - the negative control of "the model adds something": if that scored as well,
+    the model's reading of the instruction would not be what helps.
+    """
+    import numpy as np
+
+    other = None
+    if control_seed is not None:
+        order = np.random.default_rng(control_seed).permutation(len(cases))
+        other = [int(j) if j != i else (i + 1) % len(cases) for i, j in enumerate(order)]
+    model_answers = [parser.choose(case["instruction"]) for case in cases]
+    rows = []
+    for i, case in enumerate(cases):
+        text, expected = case["instruction"], case["expected"]
+        rules, model = rules_only(text), model_answers[i]
+        row = {"instruction": text, "rules": _judge(text, rules, expected)["correct"],
+               "model": _judge(text, {**RULE_DEFAULTS, **model}, expected)["correct"],
+               "both": _judge(text, {**rules, **model, **explicit_answers(text)}, expected)["correct"]}
+        if other is not None:
+            row["control"] = _judge(text, {**rules, **model_answers[other[i]], **explicit_answers(text)},
+                                    expected)["correct"]
+        rows.append(row)
+    return rows
 
 
 def _judge(instruction, answers, expected) -> dict:

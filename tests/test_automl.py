@@ -94,3 +94,37 @@ def test_pipeline_search_and_default_baseline():
 def test_plot_comparison():
     fig = automl.plot_comparison([{"dataset": "a", "automl_test_acc": 0.9, "default_test_acc": 0.8}])
     assert fig.axes[0].get_ylabel() == "test accuracy"
+
+
+def test_epoch_budget_stops_the_study_and_prune_everything_saves_the_most():
+    X, y = _images()
+    studies = {}
+    for name, pruner in [("none", optuna.pruners.NopPruner()), ("all", automl.PruneEverything())]:
+        study = optuna.create_study(direction="maximize", pruner=pruner, sampler=optuna.samplers.TPESampler(seed=0))
+        study.optimize(automl.cnn_objective((X, y), (X, y), max_epochs=2), callbacks=[automl.EpochBudget(4)],
+                       n_trials=20)
+        studies[name] = study
+    assert len(studies["none"].trials) == 2 and len(studies["all"].trials) == 4    # 4 epochs either way
+    assert automl.epochs_saved(studies["all"], 2) == 0.5 and automl.epochs_saved(studies["none"], 2) == 0.0
+    assert all(t.state.name == "PRUNED" for t in studies["all"].trials)
+    assert automl.best_so_far(studies["all"]).number in range(4)       # a pruned trial's last report counts
+    with pytest.raises(ValueError, match="at least 1"):
+        automl.EpochBudget(0)
+    with pytest.raises(ValueError, match="no finished or reported trial"):
+        automl.best_so_far(optuna.create_study())
+
+
+def test_splits_are_stratified_repeats_of_the_whole_table():
+    parts = list(automl.splits("wine", n_splits=2, test_size=0.3))
+    assert len(parts) == 2 and len(parts[0][0]) + len(parts[0][2]) == 178
+    assert not np.array_equal(parts[0][3], parts[1][3])
+    assert abs(np.mean(parts[0][1] == 0) - np.mean(parts[0][3] == 0)) < 0.05
+
+
+def test_default_grid_starts_with_the_defaults_and_matches_the_budget():
+    grid = automl.default_grid(6)
+    assert [name for name, _ in grid[:4]] == ["logistic (defaults)", "forest (defaults)", "boosting (defaults)",
+                                              "mlp (defaults)"]
+    assert len(grid) == 6 and len(automl.default_grid(30)) == 14      # every grid point once
+    with pytest.raises(ValueError, match="at least one"):
+        automl.default_grid(0)

@@ -50,3 +50,35 @@ def test_course_instructions_file():
     for case in cases:
         if case["expected"] is not None:
             lowcode.validate_config(case["expected"])
+
+
+def test_heldout_instructions_are_valid_and_independent_of_the_development_set():
+    heldout = nl_training.load_instructions("07_automl/heldout_instructions.jsonl")
+    development = {c["instruction"] for c in nl_training.load_instructions()}
+    assert len(heldout) >= 40 and sum(c["expected"] is None for c in heldout) >= 5
+    assert not development & {c["instruction"] for c in heldout}
+    for case in heldout:
+        if case["expected"] is not None:
+            lowcode.validate_config(case["expected"])
+
+
+def test_rules_only_uses_schema_defaults_and_refuses_without_a_dataset():
+    assert nl_training.rules_only("wine, five minutes") == {**nl_training.RULE_DEFAULTS, "dataset": "wine",
+                                                            "budget": "5min"}
+    assert nl_training.rules_only("order a pizza")["dataset"] == "none"
+
+
+def test_score_three_ways_with_a_scripted_model_and_its_control():
+    cases = [{"instruction": "wine, 1 minute", "expected": {"dataset": "wine", "family": "any", "goal": "fast",
+                                                           "max_params": None, "budget_s": 60}},
+             {"instruction": "a poem", "expected": None}]
+
+    class Reader(_Scripted):
+        def choose(self, instruction):
+            goal = "fast" if "wine" in instruction else "accuracy"
+            return {"dataset": "none", "family": "any", "goal": goal, "max_params": "none", "budget": "1min"}
+
+    rows = nl_training.score_three_ways(Reader(None), cases, control_seed=0)
+    assert [r["rules"] for r in rows] == [False, True]      # the rules cannot know the goal 'fast'
+    assert [r["both"] for r in rows] == [True, True] and rows[0]["model"] is False   # the model alone names no dataset
+    assert rows[0]["control"] is False                      # the poem's answers do not say 'fast'

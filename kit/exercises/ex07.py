@@ -1,7 +1,11 @@
-"""Checks for lesson 07 (AutoML 2.0): pruning savings, a pipeline search space, a Pareto front."""
+"""Checks for lesson 07 (AutoML 2.0): pruning savings, a pipeline search space, a Pareto front, and a
+predict-run-explain exercise on what "epochs saved" measures; the lesson's quiz."""
 import numpy as np
 
 from kit.exercises import Hint, exercise
+from kit.quiz import Question
+
+__all__ = ["QUIZ"]
 
 
 def _reference_saved(epochs_run, max_epochs):
@@ -62,3 +66,50 @@ def check_pareto(answer):
     if got != expected:
         raise Hint(f"expected {len(expected)} points on the front, got {len(got)}")
     return True
+
+
+@exercise("07.4", title="predict, run, explain: the pruner that prunes everything",
+          section="3. Pruning, judged at the same budget",
+          hint="a trial pruned after epoch 1 of 5 ran 1 epoch and skipped 4; every trial does the same")
+def check_prune_everything(answer):
+    """`answer` = (prediction, measured): your guess, before running, of the share of epochs PruneEverything
+    saves with max_epochs=5, and what automl.epochs_saved returned for such a study."""
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        raise Hint("pass a pair: exercises.check('07.4', (PREDICTION, MEASURED))")
+    prediction, measured = answer
+    for name, value in (("prediction", prediction), ("measured", measured)):
+        if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise Hint(f"{name} is a share between 0 and 1, got {value!r}")
+    if abs(measured - 0.8) > 1e-9:
+        raise Hint(f"measured {measured}: run the study with pruner=automl.PruneEverything() and max_epochs=5, "
+                   "then automl.epochs_saved(study, 5)")
+    if abs(prediction - measured) > 0.05:
+        return True, (f"you predicted {prediction:.2f}, it saved {measured:.2f}: every trial stops after 1 of 5 "
+                      "epochs, the largest saving possible, and the worst models; savings alone are no claim")
+    return True, "right: 4 of every 5 epochs skipped, the most any pruner can save, and the worst models found"
+
+
+QUIZ = [
+    Question("07.q1", "A pipeline search with 40 trials beats scikit-learn's defaults (one fit) by 1 point "
+             "on one split. What is the first fix to the comparison?",
+             ("run more trials", "give the defaults the same number of fits (a small grid) and repeat over splits",
+              "report the search's inner cross-validation score"),
+             "b", "Unequal cost and one split make any search look good. Match the fits, then put an interval on the "
+             "gap over several outer splits; the inner CV score is optimistic by selection."),
+    Question("07.q2", "A pruner saved 80% of the epochs. What else must be shown before calling it useful?",
+             ("nothing: fewer epochs is the goal", "that the best model it found, at the same budget, is as good as "
+              "the unpruned search's", "that it pruned at least half of the trials"),
+             "b", "A pruner that prunes everything saves the most epochs and finds the worst models: savings only "
+             "count when the quality found at the same budget holds up."),
+    Question("07.q3", "Why export the winning pipeline with skops (or ONNX) rather than pickle?",
+             ("skops files are smaller", "loading a pickle can run arbitrary code from the file; skops builds only "
+              "trusted types and lists the others first", "pickle cannot store scikit-learn pipelines"),
+             "b", "pickle.load executes whatever the file tells it to. skops.io.get_untrusted_types shows anything "
+             "unusual before loading, and load refuses it unless you trust it."),
+    Question("07.q4", "The natural-language parser scored 0.89 on 18 instructions written together with its keyword "
+             "rules. What does that number estimate?",
+             ("its accuracy on new users' instructions", "its fit to the instructions its rules were written from "
+              "(an in-sample score)", "the language model's accuracy"),
+             "b", "Rules tuned on those 18 cases will match them. Only instructions written independently, never used "
+             "to change the rules, estimate what a new user gets; score rules alone, model alone and both on them."),
+]
