@@ -6,57 +6,6 @@ import torch
 from kit import synthetic
 
 
-@pytest.fixture
-def table():
-    rng = np.random.default_rng(0)
-    X0 = rng.normal([0, 0, 5], [1, 1, 2], size=(60, 3))
-    X0[:, 1] += X0[:, 0]                                       # a correlated pair
-    X1 = rng.normal([3, 1, 0], [1, 1, 1], size=(40, 3))
-    return np.vstack([X0, X1]).astype(np.float32), np.array([0] * 60 + [1] * 40)
-
-
-def test_copula_samples_new_rows_with_real_marginals_and_labels(table):
-    X, y = table
-    X_syn, y_syn = synthetic.CopulaSynthesizer().fit(X, y).sample(500, seed=1)
-    assert X_syn.shape == (500, 3) and set(y_syn) == {0, 1}
-    assert abs((y_syn == 0).mean() - 0.6) < 0.08               # class proportions kept
-    assert X_syn[y_syn == 0, 2].min() >= X[y == 0, 2].min()    # values stay inside the real range
-    fid = synthetic.fidelity(X, X_syn)
-    assert fid["ks_mean"] < 0.2 and fid["corr_abs_diff"] < 0.15
-    assert synthetic.dcr_ratio(X_syn, X, X + 0.5) > 0          # not copies of the training rows
-    assert not any((X == row).all(1).any() for row in X_syn[:50])
-
-
-def test_copula_bad_inputs(table):
-    X, y = table
-    with pytest.raises(ValueError, match="class 2 has 0 examples"):
-        synthetic.CopulaSynthesizer().fit(X, y, classes=[0, 1, 2])
-    with pytest.raises(ValueError, match="must be a table"):
-        synthetic.CopulaSynthesizer().fit(X[:, 0], y)
-    with pytest.raises(ValueError, match="X has 100 rows but y has 3"):
-        synthetic.CopulaSynthesizer().fit(X, y[:3])
-    with pytest.raises(RuntimeError, match="call fit"):
-        synthetic.CopulaSynthesizer().sample(5)
-    with pytest.raises(ValueError, match="n must be at least 1"):
-        synthetic.CopulaSynthesizer().fit(X, y).sample(0)
-
-
-def test_fidelity_and_dcr():
-    rng = np.random.default_rng(0)
-    real = rng.normal(size=(200, 4))
-    assert synthetic.fidelity(real, real)["ks_mean"] == 0
-    assert synthetic.fidelity(real, real + 3)["ks_mean"] > 0.8
-    with pytest.raises(ValueError, match="same columns"):
-        synthetic.fidelity(real, real[:, :2])
-    d = synthetic.distance_to_closest_record(real[:5], real)
-    assert np.allclose(d, 0)
-    copies = synthetic.dcr_ratio(real[:50] + 1e-3, real, rng.normal(size=(50, 4)))
-    fresh = synthetic.dcr_ratio(rng.normal(size=(50, 4)), real, rng.normal(size=(50, 4)))
-    assert copies < 0.1 < 0.7 < fresh
-    with pytest.raises(ValueError, match="at least one query row"):
-        synthetic.distance_to_closest_record(real[:0], real)
-
-
 def test_make_imbalanced_oversample_and_recall():
     X, y = np.arange(40, dtype=np.float32).reshape(20, 2), np.repeat([0, 1, 2, 3], 5)
     X_imb, y_imb = synthetic.make_imbalanced(X, y, [1, 3], keep=2)
@@ -96,7 +45,8 @@ def test_digit_classifier_shape():
 def test_fit_and_score_reports_accuracy_and_recall():
     X, y, _ = synthetic.render_digits(60, synthetic.glyph_masks(fonts=["DejaVu Sans"]), seed=0)
     scores = synthetic.fit_and_score(X, y, X[:20], y[:20], classes=[0, 1], epochs=1)
-    assert set(scores) == {"accuracy", "recall_0", "recall_1", "minority_recall"}
+    assert set(scores) == {"accuracy", "correct", "recall_0", "recall_1", "minority_recall"}
+    assert np.isclose(scores["correct"].mean(), scores["accuracy"])
     assert 0 <= scores["accuracy"] <= 1
 
 
@@ -124,8 +74,17 @@ def test_glyphs_and_renderer_control_pose():
         synthetic.render_digits(2, masks[0])
 
 
-def test_plots_return_figures(table):
-    X, _ = table
-    assert synthetic.plot_fidelity(X, X, ["a", "b", "c"]).axes
+def test_class_weights_count_rare_classes_like_common_ones():
+    y = np.array([0] * 90 + [1] * 10)
+    w = synthetic.class_weights(y, n_classes=3)
+    assert w[2] == 0 and np.isclose(w[:2].mean(), 1) and np.isclose(w[1] / w[0], 9)
+    labels = np.arange(40) % 10
+    scores = synthetic.fit_and_score(np.random.default_rng(0).random((40, 28, 28)), labels, np.zeros((5, 28, 28)),
+                                     np.arange(5), epochs=1,
+                                     loss_fn=torch.nn.CrossEntropyLoss(weight=synthetic.class_weights(labels)))
+    assert scores["correct"].shape == (5,) and set(np.unique(scores["correct"])) <= {0.0, 1.0}
+
+
+def test_plots_return_figures():
     assert synthetic.plot_bars([{"variant": "a", "acc": 0.5}], "acc").axes
     assert synthetic.show_images(np.zeros((3, 28, 28)), [0, 1, 2]).axes
