@@ -90,7 +90,7 @@ def _raylet_crashed() -> bool:
         return False
 
 
-def start_ray(attempts: int = 3):
+def start_ray(attempts: int = 6):
     """Start Ray for a simulation with `BACKEND`'s settings, again (up to `attempts` times) when it fails to start.
 
     A heavily loaded machine sometimes makes the raylet abort while it waits for its agents. Inside
@@ -134,10 +134,19 @@ def _fixed_agent_ports():
         return
 
     def start_raylet(*args, **kwargs):
+        import inspect
+
+        from ray._raylet import get_port_filename
+
+        call = inspect.signature(original).bind_partial(*args, **kwargs).arguments
         for name in ("metrics_agent_port", "metrics_export_port", "runtime_env_agent_port",
                      "dashboard_agent_listen_port"):
             if not kwargs.get(name):
                 kwargs[name] = free_port()
+            if name != "runtime_env_agent_port" and call.get("session_dir") and call.get("node_id"):
+                # the port files the raylet would otherwise wait for (the agent writes the same ports later)
+                Path(call["session_dir"], get_port_filename(call["node_id"], name)).write_text(
+                    str(kwargs[name]), encoding="utf-8")
         return original(*args, **kwargs)
 
     start_raylet._kit_ports = True
