@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM
 
 from kit import finetune, models
 
-EXAMPLES = [{"drug": "Nexplanon", "review": "I cried every day, severe anxiety.", "sentiment": "negative"},
-            {"drug": "Sertraline", "review": "Works great, I feel like myself again.", "sentiment": "positive"},
-            {"drug": "Mirena", "review": "No problems at all after a year.", "sentiment": "positive"}]
+EXAMPLES = [{"drug": "Nexplanon", "review": "I cried every day, no periods though.", "condition": "birth control"},
+            {"drug": "Sertraline", "review": "Works great, I feel like myself again.", "condition": "depression"},
+            {"drug": "Mirena", "review": "No problems at all after a year.", "condition": "birth control"}]
 
 
 @pytest.fixture(scope="module")
@@ -30,31 +30,66 @@ def tiny_llama(tok, seed=0, hidden=32):
 def test_build_write_and_load_task(tmp_path):
     from kit import data
 
-    task = finetune.build_task(data.load("drug_reviews"), n_train=5, n_test=3)
-    assert len(task.train) == 5 and len(task.test) == 3
-    assert set(task.train[0]) == {"drug", "review", "sentiment"}
-    assert len(task.train[0]["review"].split()) <= finetune.SNIPPET_WORDS
+    task = finetune.build_task(data.load("drug_reviews"), n_test=20)
+    assert len(task.test) == 20 and len(task.train) > 300
+    assert set(task.train[0]) == {"drug", "review", "condition"}
+    assert all(ex["condition"] in finetune.LABELS for ex in task.train + task.test)
+    assert len(task.train[0]["review"].split()) <= finetune.REVIEW_WORDS
     paths = finetune.write_task(task, tmp_path)
-    assert [json.loads(line) for line in paths[0].read_text().splitlines()] == task.train
+    assert [json.loads(line) for line in paths[0].read_text(encoding="utf-8").splitlines()] == task.train
     course = finetune.load_task()
-    assert len(course.train) >= 200 and len(course.test) >= 60
+    assert len(course.train) >= 300 and len(course.test) == 160
     assert len(course.subset(10, 4).train) == 10
+    with pytest.raises(ValueError, match="n_test must be between"):
+        finetune.build_task(data.load("drug_reviews"), n_test=0)
 
 
-def test_messages_and_target():
+def test_messages_target_and_shots():
     chat = finetune.messages(EXAMPLES[0])
-    assert chat[0]["role"] == "system" and "Nexplanon" in chat[1]["content"]
-    assert json.loads(finetune.target_text(EXAMPLES[0])) == {"drug": "Nexplanon", "sentiment": "negative"}
+    assert chat[0]["role"] == "system" and "Nexplanon" in chat[1]["content"] and len(chat) == 2
+    assert all(label in chat[0]["content"] for label in finetune.LABELS)
+    assert json.loads(finetune.target_text(EXAMPLES[0])) == {"drug": "Nexplanon", "condition": "birth control"}
+    shots = finetune.pick_shots(EXAMPLES, n=2)
+    assert [s["condition"] for s in shots] == ["birth control", "depression"]
+    few = finetune.messages(EXAMPLES[2], shots)
+    assert [m["role"] for m in few] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert few[2]["content"] == finetune.target_text(shots[0]) and "Mirena" in few[-1]["content"]
 
 
 @pytest.mark.parametrize("answer, expected", [
-    ('{"drug": "Nexplanon", "sentiment": "negative"}', 1.0),
-    ('{"drug": "nexplanon", "sentiment": "positive"}', 0.5),
-    ('```json\n{"drug": "Nexplanon", "sentiment": "negative"}\n```', 0.0),
-    ('{"drug": "Nexplanon", "sentiment": "negative", "dose": 1}', 0.0),
-    ('The sentiment is negative.', 0.0), ('[1, 2]', 0.0)])
+    ('{"drug": "Nexplanon", "condition": "birth control"}', (1, 1)),
+    ('{"condition": " Birth Control ", "drug": "x"}', (1, 1)),
+    ('{"drug": "Nexplanon", "condition": "acne"}', (1, 0)),
+    ('```json\n{"drug": "Nexplanon", "condition": "birth control"}\n```', (0, 0)),
+    ('{"drug": "Nexplanon", "condition": "birth control", "dose": 1}', (0, 0)),
+    ('The condition is birth control.', (0, 0)), ('[1, 2]', (0, 0)), (None, (0, 0))])
 def test_score_answer(answer, expected):
     assert finetune.score_answer(answer, EXAMPLES[0]) == expected
+
+
+def test_score_answers_and_the_programs():
+    task = finetune.Task(train=EXAMPLES, test=[{**EXAMPLES[1], "condition": "birth control"},
+                                               {"drug": "Newdrug", "review": "", "condition": "acne"}])
+    assert finetune.majority_condition(EXAMPLES) == "birth control"
+    constant = finetune.score_answers(finetune.constant_answers(task), task.test)
+    assert constant["format"].tolist() == [1, 1] and constant["field"].tolist() == [1, 0]
+    lookup = finetune.constant_answers(task) != finetune.lookup_answers(task)
+    assert lookup  # Sertraline was reviewed for depression in training: the lookup says so
+    assert json.loads(finetune.lookup_answers(task)[0])["condition"] == "depression"
+    assert json.loads(finetune.lookup_answers(task)[1])["condition"] == "birth control"  # unseen drug: majority
+    with pytest.raises(ValueError, match="2 answers for 1 examples"):
+        finetune.score_answers(["a", "b"], EXAMPLES[:1])
+    with pytest.raises(ValueError, match="no training examples"):
+        finetune.majority_condition([])
+
+
+def test_shuffle_targets_keeps_reviews_and_label_counts():
+    rows = [{"drug": f"d{i}", "review": f"r{i}", "condition": c} for i, c in enumerate("aabbbcdddd")]
+    shuffled = finetune.shuffle_targets(rows, seed=0)
+    assert [r["review"] for r in shuffled] == [r["review"] for r in rows]
+    assert sorted(r["condition"] for r in shuffled) == sorted(r["condition"] for r in rows)
+    assert [r["condition"] for r in shuffled] != [r["condition"] for r in rows]
+    assert rows[0]["condition"] == "a"  # the input is not modified
 
 
 def test_encode_masks_the_prompt(tok):
@@ -85,8 +120,9 @@ def test_train_generate_evaluate(tok):
     lora = get_peft_model(tiny_llama(tok), LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM"))
     stats = finetune.train_adapter(lora, tok, EXAMPLES, steps=2, batch_size=2, progress=False)
     assert len(stats["losses"]) == 2 and stats["seconds_per_step"] > 0 and stats["peak_mb"] > 0
-    score, answers = finetune.evaluate(lora, tok, EXAMPLES[:2], max_new_tokens=3)
-    assert len(answers) == 2 and all(isinstance(a, str) for a in answers) and 0 <= score <= 1
+    result = finetune.evaluate(lora, tok, EXAMPLES[:2], max_new_tokens=3)
+    assert len(result["answers"]) == 2 and all(isinstance(a, str) for a in result["answers"])
+    assert set(result["format"]) <= {0, 1} and set(result["field"]) <= {0, 1}
     batch = finetune.encode(tok, EXAMPLES)
     with torch.no_grad():
         want = lora(**batch).loss.item()  # transformers' own shifted loss over the answer tokens
@@ -123,37 +159,24 @@ def test_peak_memory_sees_an_allocation():
     assert memory.peak_mb > 30
 
 
-def test_mean_pool_classifier_matches_logistic_probe():
-    from sklearn.linear_model import LogisticRegression
-
-    torch.manual_seed(0)
-    encoder = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                   intermediate_size=32))
-    model = finetune.MeanPoolClassifier(encoder.eval(), n_classes=2)
-    ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 12, 13], [14, 15, 0, 0]])
-    with torch.no_grad():
-        emb = model.embed(ids).numpy()
-    assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
-    logistic = LogisticRegression().fit(emb, [0, 1, 0, 1])
-    model.init_head_from_logistic(logistic)
-    with torch.no_grad():
-        probs = model(ids).softmax(-1).numpy()
-    assert np.allclose(probs, logistic.predict_proba(emb), atol=1e-5)
+def test_from_scratch_is_the_same_architecture_with_new_weights(tok):
+    model = tiny_llama(tok)
+    fresh = finetune.from_scratch(model.config, seed=1)
+    assert type(fresh) is type(model)
+    assert [p.shape for p in fresh.parameters()] == [p.shape for p in model.parameters()]
+    assert not torch.equal(fresh.get_input_embeddings().weight, model.get_input_embeddings().weight)
 
 
-def test_token_ids(tok):
-    from transformers import AutoTokenizer
+def test_measure_training_rejects_an_unknown_variant():
+    from kit.errors import UnknownNameError
 
-    bert = AutoTokenizer.from_pretrained(models.path("minilm"))
-    ids = finetune.token_ids(bert, ["a short review", "a much longer review of a drug that worked"], max_len=6)
-    assert ids.shape == (2, 6) and ids[0, -1] == 0
-    with pytest.raises(ValueError, match="pad id 0"):
-        finetune.token_ids(tok, ["text"])
+    with pytest.raises(UnknownNameError, match="qlora"):
+        finetune.measure_training("full")
 
 
 def test_plot_and_widget(tok):
-    rows = [{"variant": "base", "score": 0.1, "trainable_pct": None, "s_per_step": None},
-            {"variant": "LoRA r=4", "score": 0.8, "trainable_pct": 0.2, "s_per_step": 1.0}]
+    rows = [{"variant": "constant", "format": 1.0, "field": 0.35, "test_loss": None},
+            {"variant": "LoRA r=4", "format": 0.9, "field": 0.6, "test_loss": 0.4}]
     assert len(finetune.plot_comparison(rows).axes) == 3
     widget = finetune.lora_size_widget(tiny_llama(tok))
     assert widget.children[0].value == 8

@@ -160,3 +160,66 @@ def test_subset_keeps_gold_documents_and_renumbers():
     for old, new in zip([q for q in questions if q["question"] in {s["question"] for s in small_qs}], small_qs):
         assert small_docs[new["gold"][0]] == docs[old["gold"][0]]
     assert rag.subset(docs, questions) == (docs, questions)
+
+
+# --- kit/rag_eval.py: held-out questions, slices, controls, stricter grading -------------------------
+
+def test_split_is_fixed_disjoint_and_complete():
+    from kit import rag_eval
+
+    questions = [{"id": i} for i in range(10)]
+    dev, test = rag_eval.split(questions)
+    assert len(dev) == len(test) == 5 and {q["id"] for q in dev} | {q["id"] for q in test} == set(range(10))
+    assert rag_eval.split(questions) == (dev, test)
+    with pytest.raises(ValueError, match="dev_share"):
+        rag_eval.split(questions, dev_share=1.0)
+
+
+def test_hits_and_shuffled_control(retriever):
+    from kit import rag_eval
+
+    questions = [{"question": "the cat purred on the mat", "gold": [0]},
+                 {"question": "stock markets fell", "gold": [1]}]
+    assert rag_eval.hits_at_k(retriever, questions, k=1).tolist() == [1.0, 1.0]
+    broken = rag_eval.shuffled_retriever(retriever, seed=1)
+    assert broken.passages == retriever.passages and broken.index.ntotal == retriever.index.ntotal
+    assert not np.allclose(broken.index.reconstruct_n(0, 3), retriever.index.reconstruct_n(0, 3))
+
+
+def test_rare_term_questions_name_a_term_only_their_gold_article_has():
+    from kit import rag_eval
+
+    docs = ["Rain fell on Wollongong today. Nothing else.", "The Hobart race. Bumblebee won it by 2,345 metres.",
+            "Markets rose. The Hobart office closed."]
+    questions = rag_eval.rare_term_questions(docs, n=5)
+    assert questions and all(q["term"] in docs[q["gold"][0]] for q in questions)
+    assert all(sum(q["term"] in d for d in docs) == 1 for q in questions)
+    assert "Hobart" not in {q["term"] for q in questions}       # in two articles: not rare
+
+
+def test_oracle_passage_is_from_the_gold_article(retriever):
+    from kit import rag_eval
+
+    assert rag_eval.oracle_passage(retriever, {"question": "books", "gold": [2]}) in DOCS[2]
+
+
+@pytest.mark.parametrize("answer, golds, f1, em", [
+    ("Swan Hill", ["swan hill"], 1.0, 1.0), ("The swan hill [1]", ["swan hill"], 1.0, 1.0),
+    ("They finished at Swan Hill in Victoria", ["swan hill"], 4 / 9, 0.0), ("Mildura", ["swan hill"], 0.0, 0.0),
+    ("1,570 people", ["1570"], 2 / 3, 0.0)])
+def test_token_f1_and_exact_match(answer, golds, f1, em):
+    from kit import rag_eval
+
+    assert rag_eval.token_f1(answer, golds) == pytest.approx(f1)
+    assert rag_eval.exact_match(answer, golds) == em
+
+
+def test_support_and_faithful_citation():
+    from kit import rag_eval
+
+    passages = ["The race ended at Swan Hill.", "Mildura hosted the start."]
+    assert rag_eval.cited_sources("Swan Hill [1], see [2]") == [1, 2]
+    assert rag_eval.supported("Swan Hill [2]", passages, ["swan hill"])
+    assert rag_eval.faithful_citation("Swan Hill [1]", passages, ["swan hill"])
+    assert not rag_eval.faithful_citation("Swan Hill [2]", passages, ["swan hill"])      # cites the wrong source
+    assert not rag_eval.supported("Echuca [1]", passages, ["echuca"])                    # right, but not grounded

@@ -1,10 +1,12 @@
-"""Checks for exercises/02_rag.ipynb: recall@k, reciprocal-rank fusion, updating a document in an index."""
+"""Checks for exercises/02_rag.ipynb: recall@k, reciprocal-rank fusion, updating a document in an index, BM25 on
+rare names (predict, run, explain); and the lesson's quiz."""
 import numpy as np
 
 from kit import rag
 from kit.exercises import Hint, exercise
+from kit.quiz import Question
 
-__all__ = []
+__all__ = ["QUIZ"]
 
 
 @exercise("02.1", title="recall@k", section="4. Three FAISS indexes",
@@ -61,3 +63,54 @@ def _revise(revise):
     if top != 3 or len(retriever) != 3:
         raise Hint(f"the new version should be document 3 and the top hit; got document {top}")
     return True, "the answer changes with no training step"
+
+
+def _bm25_rare_recall() -> float:
+    from kit import data, rag_eval
+
+    docs = data.load("lee_news").X_train
+    rare = rag_eval.rare_term_questions(docs, n=40)
+    return float(rag_eval.hits_at_k(rag.BM25Retriever(docs), rare, k=5).mean())
+
+
+@exercise("02.4", title="predict, run, explain: BM25 on questions about rare names and numbers",
+          section="5. Lexical and hybrid search",
+          hint="docs = data.load('lee_news').X_train; rare = rag_eval.rare_term_questions(docs, n=40); "
+               "rag_eval.hits_at_k(rag.BM25Retriever(docs), rare, k=5).mean()")
+def _bm25_rare(measured):
+    want = _bm25_rare_recall()
+    if abs(float(measured) - want) > 1e-9:
+        return False
+    return True, (f"{want:.3f}. Ours: each term occurs in exactly one article, so its inverse document frequency is "
+                  "the highest possible and BM25 ranks that article first almost always; a sentence embedding "
+                  "has rarely seen the name and spreads it over similar-sounding words")
+
+
+QUIZ = [
+    Question(
+        "02.q1", "You try nine retriever configurations and report the best recall@5 on the same 80 questions. "
+        "What is wrong with that number?",
+        ("nothing, it is the best configuration", "it is optimistic: the choice was fitted to those questions; "
+         "choose on dev questions and report on held-out test questions", "recall@5 should be recall@1"),
+        "b", "A maximum over configurations is a fitted statistic. The lesson chooses on the dev half and reports "
+        "the test half once."),
+    Question(
+        "02.q2", "On which questions should hybrid (dense + BM25) search beat dense search alone?",
+        ("paraphrased questions with no word in common with the article", "questions naming exact rare names "
+         "or numbers", "none: fusion always averages the two"),
+        "b", "BM25 rewards rare shared words exactly; MiniLM maps a name it rarely saw to a vague vector. The "
+        "rare-term slice shows the gap with a paired interval."),
+    Question(
+        "02.q3", "Why does the lesson give the model the gold passage (the oracle) as well as the retrieved one?",
+        ("to train the model", "to separate retrieval errors from reading errors: if the model fails even with "
+         "the gold passage, better retrieval cannot fix that question", "to make the RAG score higher"),
+        "b", "The oracle is an upper bound for this reader: the gap between RAG and oracle is what retrieval costs, "
+        "the gap between oracle and perfect is what the 135M reader costs."),
+    Question(
+        "02.q4", "A retriever built over shuffled embeddings is scored with the same recall check. What should "
+        "happen, and why run it?",
+        ("it should pass too", "it should fail (recall near chance): a check it passed would not be measuring "
+         "the embedding", "it should crash"),
+        "b", "The negative control: the same passages and index with each vector moved to another passage. Recall "
+        "that survives it comes from chance or leakage, not from meaning."),
+]
