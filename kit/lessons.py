@@ -59,7 +59,7 @@ LESSONS = [
            "federated learning with Flower, secure aggregation, differential privacy with Opacus, attacks",
            {"smoke": 3, "cpu": 12, "gpu": 8},
            ("fedavg_noniid_acc >= local_only_acc + 0.10", "dp_acc_eps3 >= nondp_acc - 0.10",
-            "mia_adv_dp < mia_adv_nondp"), modules=("privacy", "federated", "deploy", "flower_app")),
+            "mia_adv_dp < mia_adv_nondp"), modules=("privacy", "federated", "deploy", "flower_app", "attacks")),
     Lesson("06", "06_multimodal", "Multimodality",
            "a small CLIP: contrastive image-text training, zero-shot, cross-modal retrieval, few labels",
            {"smoke": 2, "cpu": 10, "gpu": 5},
