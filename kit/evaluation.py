@@ -9,7 +9,9 @@ The pieces a lesson needs and would otherwise repeat in cells:
 - `replay`: plays a stream through a model, optionally retraining it on recent labelled feedback when
   the monitor fires, and returns one row per step (accuracy, windowed accuracy, per-class accuracy);
 - `fresh_questions`: arithmetic questions generated from templates and a seed, so an LLM test set can
-  be new at every evaluation and cannot be memorised.
+  be new at every evaluation and cannot be memorised;
+- `group_stream` + `fairness_over_time`: a stream of real people (UCI Adult) whose make-up drifts, and a
+  group-fairness gap (fairlearn's demographic-parity or equalised-odds difference) per step.
 """
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 __all__ = ["Batch", "drift_images", "make_stream", "DriftMonitor", "psi", "probabilities", "replay", "window_mean",
-           "slice_alerts", "fresh_questions", "answer_is_correct", "plot_stream"]
+           "slice_alerts", "fresh_questions", "answer_is_correct", "plot_stream", "group_stream", "fairness_over_time"]
 
 
 @dataclass
@@ -158,6 +160,53 @@ def slice_alerts(frame: pd.DataFrame, window: int = 5, gap: float = 0.15) -> pd.
             alerts.append({"step": int(step), "slice": column.removeprefix("acc_class_"),
                            "behind_by": float(behind[frame["step"] == step].iloc[0])})
     return pd.DataFrame(alerts, columns=["step", "slice", "behind_by"])
+
+
+def group_stream(n_rows: int, group, steps: int, batch_size: int, drift_start: int | None, shifted,
+                 strength: float = 3.0, ramp: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """Row indices for each step of a stream drawn from a table of people, without replacement per step.
+
+    Before `drift_start` rows are drawn uniformly. After it, rows where `group` is 0 and `shifted` is True
+    become exp(-strength * r) times as likely, r ramping from 0 to 1 over `ramp` steps: the population of
+    one group changes (e.g. fewer women in full-time work reach the model), as after a policy or a market
+    change. `drift_start=None` gives a stream with no drift (the control).
+    """
+    group, shifted = np.asarray(group), np.asarray(shifted, dtype=bool)
+    if len(group) != n_rows or len(shifted) != n_rows:
+        raise ValueError(f"group and shifted need one value per row ({n_rows}), got {len(group)} and {len(shifted)}")
+    if batch_size > n_rows:
+        raise ValueError(f"batch_size {batch_size} is larger than the table ({n_rows} rows)")
+    rng = np.random.default_rng(seed)
+    out = []
+    for step in range(steps):
+        r = 0.0 if drift_start is None or step < drift_start else min(1.0, (step - drift_start + 1) / ramp)
+        weight = np.where((group == 0) & shifted, np.exp(-strength * r), 1.0)
+        out.append(rng.choice(n_rows, batch_size, replace=False, p=weight / weight.sum()))
+    return out
+
+
+def fairness_over_time(y_true, y_pred, group, steps, metric: str = "demographic_parity") -> pd.DataFrame:
+    """One row per step: accuracy, the group-fairness gap (fairlearn), and each group's selection rate.
+
+    `steps` is a list of row-index arrays (from `group_stream`); `metric` is "demographic_parity" (difference
+    in the rate of positive predictions between groups) or "equalized_odds" (the larger of the differences
+    in true- and false-positive rates).
+    """
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    gaps = {"demographic_parity": demographic_parity_difference, "equalized_odds": equalized_odds_difference}
+    if metric not in gaps:
+        from kit.errors import unknown
+
+        raise unknown("metric", metric, gaps)
+    y_true, y_pred, group = np.asarray(y_true), np.asarray(y_pred), np.asarray(group)
+    rows = []
+    for step, index in enumerate(steps):
+        t, p, g = y_true[index], y_pred[index], group[index]
+        row = {"step": step, "acc": float((t == p).mean()), "gap": float(gaps[metric](t, p, sensitive_features=g))}
+        row.update({f"selection_{value}": float(p[g == value].mean()) for value in np.unique(group)})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 _TEMPLATES = [

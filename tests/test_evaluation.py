@@ -88,3 +88,34 @@ def test_fresh_questions_differ_per_seed_and_are_checkable():
 def test_answer_reads_equations():
     assert evaluation.answer_is_correct("12 + 7 = 19\n\nThis is", "19")
     assert not evaluation.answer_is_correct("12 + 7 = 8", "19")
+
+
+def test_group_stream_drifts_one_groups_makeup_only_after_the_start():
+    group = np.array([0] * 500 + [1] * 500)
+    shifted = np.tile([True, False], 500)
+    steps = evaluation.group_stream(1000, group, steps=8, batch_size=200, drift_start=4, shifted=shifted,
+                                    strength=5, ramp=1, seed=0)
+    share = [np.mean(shifted[i][group[i] == 0]) for i in steps]
+    assert all(len(set(i)) == 200 for i in steps)                    # no row twice within a step
+    assert max(share[:4]) > 0.35 and max(share[4:]) < 0.1
+    calm = evaluation.group_stream(1000, group, 8, 200, None, shifted, seed=0)
+    assert min(np.mean(shifted[i][group[i] == 0]) for i in calm) > 0.3
+    with pytest.raises(ValueError, match="one value per row"):
+        evaluation.group_stream(10, group, 2, 5, None, shifted)
+    with pytest.raises(ValueError, match="larger than the table"):
+        evaluation.group_stream(1000, group, 2, 2000, None, shifted)
+
+
+def test_fairness_over_time_measures_the_gap_with_fairlearn():
+    group = np.array([0, 0, 1, 1] * 25)
+    y_pred = np.array([0, 0, 1, 1] * 25)                              # group 1 always selected, group 0 never
+    y_true = y_pred.copy()
+    frame = evaluation.fairness_over_time(y_true, y_pred, group, [np.arange(100), np.arange(50)])
+    assert frame["gap"].tolist() == [1.0, 1.0] and frame["acc"].tolist() == [1.0, 1.0]
+    assert frame["selection_0"].iloc[0] == 0 and frame["selection_1"].iloc[0] == 1
+    fair = evaluation.fairness_over_time(y_true, np.ones(100, int), group, [np.arange(100)])
+    assert fair["gap"].iloc[0] == 0
+    odds = evaluation.fairness_over_time(y_true, y_pred, group, [np.arange(100)], metric="equalized_odds")
+    assert "gap" in odds
+    with pytest.raises(ValueError, match="Unknown metric"):
+        evaluation.fairness_over_time(y_true, y_pred, group, [np.arange(10)], metric="parity")
