@@ -23,7 +23,8 @@ from kit import plots
 from kit.train import LivePlot
 
 __all__ = ["as_images", "augment", "nt_xent", "Encoder", "SimCLR", "train_simclr", "mask_patches",
-           "MaskedAutoencoder", "train_mae", "embed", "label_subset", "linear_probe", "supervised_baseline",
+           "MaskedAutoencoder", "train_mae", "embed", "label_subset", "linear_probe", "probe_correct",
+           "supervised_baseline",
            "Vocab", "TinyLM", "train_tiny_lm", "token_accuracy", "plot_label_curve", "plot_projection",
            "plot_images"]
 
@@ -248,17 +249,57 @@ def linear_probe(train_feats, y_train, test_feats, y_test, C: float = 1.0, max_i
     return float((probe.predict(test_feats) == y_test).mean())
 
 
-def supervised_baseline(X, y, X_test, y_test, steps: int = 300, width: int = 16, dim: int = 128,
-                        seed: int = 0, progress: bool = False) -> float:
-    """The same CNN trained from scratch on only the labelled images (`steps` Adam steps): test accuracy."""
-    from kit import train
+def probe_correct(train_feats, y_train, test_feats, y_test, kind: str = "logreg", C: float = 1.0) -> np.ndarray:
+    """One 0/1 per test item (right or wrong) for a probe on frozen features: "logreg" (standardised logistic
+    regression, `C` its inverse regularisation) or "1nn" (nearest labelled neighbour, Euclidean). Per-item
+    scores let `stats.paired_bootstrap` compare two feature sets on the same test items."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
+    kinds = {"logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000)),
+             "1nn": lambda: KNeighborsClassifier(n_neighbors=1)}
+    if kind not in kinds:
+        from kit.errors import unknown
+        raise unknown("probe", kind, kinds)
+    train_feats, test_feats = np.asarray(train_feats).reshape(len(train_feats), -1), np.asarray(test_feats)
+    if len(train_feats) != len(y_train):
+        raise ValueError(f"{len(train_feats)} feature rows but {len(y_train)} labels: they must match")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = kinds[kind]().fit(train_feats, np.asarray(y_train))
+    return (model.predict(test_feats.reshape(len(test_feats), -1)) == np.asarray(y_test)).astype(np.float64)
+
+
+def supervised_baseline(X, y, X_test, y_test, steps: int = 300, width: int = 16, dim: int = 128,
+                        seed: int = 0, augmentations: bool = True, lr: float = 3e-3, **aug) -> np.ndarray:
+    """The same CNN trained from scratch on only the labelled images: `steps` AdamW steps on batches of up to
+    64, each image replaced by a fresh `augment` view (the augmentations SimCLR uses) unless
+    `augmentations=False`. Returns one 0/1 per test image (correct or not), for paired intervals."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
     torch.manual_seed(seed)
-    batch_size = min(64, len(y))
+    g = torch.Generator().manual_seed(seed)
+    X, y = as_images(X), torch.as_tensor(np.asarray(y), dtype=torch.long)
     model = nn.Sequential(Encoder(width, dim), nn.ReLU(), nn.Linear(dim, int(np.max(y_test)) + 1))
-    train.fit(model, (as_images(X), torch.as_tensor(y)), epochs=math.ceil(steps * batch_size / len(y)),
-              batch_size=batch_size, progress=progress, live=False, seed=seed)
-    return float((train.predict(model, as_images(X_test)) == np.asarray(y_test)).mean())
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(len(y), (min(64, len(y)),), generator=g)
+        batch = augment(X[idx], generator=g, **aug) if augmentations else X[idx]
+        loss = F.cross_entropy(model(batch), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    model.eval()
+    with torch.no_grad():
+        X_test = as_images(X_test)
+        predicted = torch.cat([model(X_test[i:i + 512]).argmax(1) for i in range(0, len(X_test), 512)])
+    return (predicted.numpy() == np.asarray(y_test)).astype(np.float64)
 
 
 # --- text: masked and next-token prediction -------------------------------------------------------

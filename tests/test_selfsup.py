@@ -116,10 +116,28 @@ def test_linear_probe_separable_and_class_without_examples():
         selfsup.linear_probe(X[:5], y[:4], X, y)
 
 
-def test_supervised_baseline_returns_accuracy():
+def test_supervised_baseline_returns_one_score_per_test_image():
     x, y = images(20), np.tile([0, 1], 10)
-    acc = selfsup.supervised_baseline(x, y, x, y, steps=2, width=4, dim=8)
-    assert 0 <= acc <= 1
+    for augmentations in (True, False):
+        correct = selfsup.supervised_baseline(x, y, x[:7], y[:7], steps=2, width=4, dim=8, augmentations=augmentations)
+        assert correct.shape == (7,) and set(np.unique(correct)) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        selfsup.supervised_baseline(x, y, x, y, steps=0)
+
+
+def test_probe_correct_scores_each_item_and_rejects_unknown_probes():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 20)
+    X = np.eye(3)[y] * 5 + rng.normal(size=(60, 3))
+    for kind in ("logreg", "1nn"):
+        correct = selfsup.probe_correct(X, y, X, y, kind=kind)
+        assert correct.shape == (60,) and correct.mean() > 0.9
+    shuffled = selfsup.probe_correct(X[:30], rng.permutation(y[:30]), X[30:], y[30:])
+    assert shuffled.mean() < 0.8
+    with pytest.raises(Exception, match="knn"):
+        selfsup.probe_correct(X, y, X, y, kind="knn")
+    with pytest.raises(ValueError, match="must match"):
+        selfsup.probe_correct(X[:5], y[:4], X, y)
 
 
 TEXTS = ["The fire burned near the town. The fire crews worked all night.",

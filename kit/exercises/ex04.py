@@ -3,6 +3,9 @@ import torch
 
 from kit import selfsup
 from kit.exercises import Hint, exercise
+from kit.quiz import Question
+
+__all__ = ["QUIZ"]
 
 
 def _embeddings(seed, n=6, d=5):
@@ -68,3 +71,55 @@ def check_masking(mask_random_patches):
     except ValueError:
         return True
     raise Hint("a ratio of 1 (or 0) should raise ValueError: nothing would be left to see (or to predict)")
+
+
+@exercise("04.4", title="predict, run, explain: a log-mel spectrogram by hand",
+          section="9. Audio: contrastive learning on real recordings",
+          hint="spec = torch.stft(wave, 512, 160, window=torch.hann_window(512), return_complex=True); "
+               "then torch.log(filters @ spec.abs() ** 2 + 1e-6) with filters = audio_ssl.mel_filterbank()")
+def check_log_mel(log_mel):
+    from kit import audio_ssl
+
+    t = torch.arange(16000) / 16000
+    wave = 0.5 * torch.sin(2 * torch.pi * 440 * t)                       # one second of A4 (440 Hz)
+    got = torch.as_tensor(log_mel(wave))
+    want = audio_ssl.log_mel(wave)
+    if tuple(got.shape) != tuple(want.shape):
+        raise Hint(f"expected {tuple(want.shape)} (64 mel bands x frames), got {tuple(got.shape)}")
+    if torch.allclose(got, torch.log(torch.as_tensor(audio_ssl.mel_filterbank()) @
+                                     torch.stft(wave, 512, 160, window=torch.hann_window(512),
+                                                return_complex=True).abs() + 1e-6), atol=1e-3):
+        raise Hint("that is the log of the magnitude; the mel filters weigh the power (magnitude squared)")
+    if not torch.allclose(got, want, atol=1e-3):
+        raise Hint("the values differ from audio_ssl.log_mel: check the window (Hann, 512), hop 160 and the 1e-6")
+    loudest = int(got.mean(1).argmax())
+    if not 10 <= loudest <= 25:
+        raise Hint(f"the 440 Hz tone should light up a low mel band (about 11), got band {loudest}")
+    return True
+
+
+QUIZ = [
+    Question(
+        "04.q1", "With 40 labels, which baseline should a SimCLR probe on MNIST be compared with?",
+        ("a CNN trained from scratch on the 40 images", "the strongest of pixel logistic regression, pixel 1-NN and "
+         "the CNN trained with the same augmentations", "chance, 10%"),
+        "b", "The CNN from scratch is the weakest of the three at 40 labels; pixels with logistic regression or 1-NN "
+        "are what a sceptic tries first, and the augmentations must be given to the supervised model too."),
+    Question(
+        "04.q2", "Why does the lesson average each method over several random draws of the few labels?",
+        ("to make training faster", "which 4 images per digit were drawn moves accuracy by several points; "
+         "averaging per test item over draws and pairing on the same items separates method from luck",
+         "because the bootstrap needs it"),
+        "b", "With tiny label sets the draw is a large source of variance; the paired interval is about the method."),
+    Question(
+        "04.q3", "What is the negative control of the SimCLR and audio claims?",
+        ("the same probe on a randomly initialised encoder of the same architecture", "a bigger encoder",
+         "training with more labels"),
+        "a", "If a random encoder passed the same check, the gain would come from the architecture (random features "
+        "can be surprisingly good), not from self-supervised training."),
+    Question(
+        "04.q4", "Why is the audio test set kept out of the contrastive pre-training pool?",
+        ("it is too large", "unlabelled test recordings in pre-training let the encoder adapt to the exact test "
+         "sounds, an optimistic leak", "contrastive learning cannot use short recordings"),
+        "b", "No label is used, but the encoder would still have seen the very recordings it is tested on."),
+]
