@@ -2,10 +2,13 @@
 import torch
 
 from kit.exercises import Hint, exercise
+from kit.quiz import Question
+
+__all__ = ["QUIZ"]
 
 
 @exercise("09.1", title="quantize a weight tensor to int8 by hand",
-          section="1. A MiniLM sentence classifier, then dynamic int8",
+          section="2. A MiniLM sentence classifier, then int8 with torchao",
           hint="symmetric int8: scale = max|w| / 127, q = round(w / scale) clamped to [-127, 127], "
                "stored as torch.int8")
 def check_quantize_int8(quantize_int8) -> bool:
@@ -33,7 +36,7 @@ ROWS = [{"model": "teacher", "accuracy": 0.985, "latency_ms": 9.0},
 
 
 @exercise("09.2", title="choose a model under a latency budget",
-          section="5. Latency, energy and a hardware-aware choice",
+          section="7. Latency, energy and a hardware-aware choice",
           hint="keep the rows with latency_ms <= budget, then take the highest accuracy (ties: the faster one); "
                "None if no row fits")
 def check_choose_model(choose_model) -> bool:
@@ -48,7 +51,7 @@ def check_choose_model(choose_model) -> bool:
     return True
 
 
-@exercise("09.3", title="write the distillation loss", section="4. Knowledge distillation",
+@exercise("09.3", title="write the distillation loss", section="1. Knowledge distillation with few labels",
           hint="alpha * T² * KL(softmax(teacher/T) || softmax(student/T)) "
                "+ (1 - alpha) * cross_entropy(student, labels); "
                "F.kl_div takes the student's log-probabilities first, and reduction='batchmean'")
@@ -66,3 +69,25 @@ def check_distillation_loss(distillation_loss) -> bool:
                 raise Hint("multiply the soft term by T²: it keeps its gradients comparable as T changes")
             raise Hint(f"with T={T}, alpha={alpha} the loss should be {want:.4f}, got {got:.4f}")
     return True
+
+
+QUIZ = [
+    Question(
+        "09.q1", "Per-tensor int8 changes many MiniLM answers; torchao's per-token int8 changes few. Why?",
+        ("torchao uses more bits", "a few special tokens carry huge activations: one scale per tensor must cover them "
+         "and flattens every other token, one scale per token does not", "torchao skips the attention layers"),
+        "b", "Massive activations (Sun et al. 2024) on [CLS]/[SEP] set a per-tensor scale; per-token scales give each "
+        "token its own range."),
+    Question(
+        "09.q2", "When do soft targets from a teacher help a student most?",
+        ("when the student has plenty of labels", "when labels are few: the teacher's probabilities say which wrong "
+         "classes look like the right one", "only when the student is as big as the teacher"),
+        "b", "With few labels the soft targets carry extra information per image; the shuffled-label teacher shows the "
+        "gain comes from what the teacher learned, not from the loss itself."),
+    Question(
+        "09.q3", "On this machine the energy column is CPU time x 10 W. What can it tell you?",
+        ("which model uses least energy, independently of latency",
+         "nothing latency does not: it is proportional to it", "the GPU's energy"),
+        "b", "Without RAPL or NVML it only rescales time. Why fewer bits save energy on real hardware comes from "
+        "memory traffic costing far more than arithmetic (Horowitz 2014)."),
+]
