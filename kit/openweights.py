@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from kit import tuning
-from kit.errors import MissingResourceError, unknown
+from kit.errors import MissingResourceError
 
-__all__ = ["TASKS", "Task", "LICENCES", "gguf_file", "anatomy", "gguf_summary", "params_by_module",
-           "params_from_config", "verify_checkpoint", "licence_allows", "model_card", "read_card",
-           "load_tasks", "encode", "train_lora", "token_accuracy", "merge_adapters", "publish",
-           "max_logit_diff", "tokens_per_second", "cost_table", "plot_retention", "cost_widget"]
+__all__ = ["TASKS", "Task", "gguf_file", "anatomy", "gguf_summary", "params_by_module", "params_from_config",
+           "verify_checkpoint", "load_tasks", "encode", "train_lora", "token_accuracy", "merge_adapters", "publish",
+           "max_logit_diff", "tokens_per_second", "cost_table", "plot_retention", "cost_widget", "exact_match",
+           "random_adapter", "quantize_int8", "throughput", "weights_mb", "usd_per_million_tokens"]
 
 TASK_DIR = "08_open_weights"
 TASKS = {  # name -> the instruction a community member wrote for their adapter
@@ -135,54 +135,6 @@ def verify_checkpoint(folder) -> None:
     verify_folder(folder, full=True)   # kit-checksums.json: sha256 of every file
 
 
-# --- licences and model cards ---------------------------------------------------------------------
-
-LICENCES = {  # a summary for teaching, not legal advice: read the licence text itself
-    "apache-2.0": {"models": "SmolLM2, all-MiniLM-L6-v2, EfficientNet-Lite0", "osi_open": True,
-                   "commercial": True, "modify": True, "redistribute": True, "use_restrictions": False,
-                   "conditions": "keep the licence and NOTICE, state changes; patent grant"},
-    "gemma": {"models": "Gemma 3 (e.g. gemma-3-270m)", "osi_open": False, "commercial": True, "modify": True,
-              "redistribute": True, "use_restrictions": True,
-              "conditions": "pass on the terms and the Prohibited Use Policy; Google may restrict use"},
-    "cc-by-nc-4.0": {"models": "many research checkpoints", "osi_open": False, "commercial": False,
-                     "modify": True, "redistribute": True, "use_restrictions": False,
-                     "conditions": "attribution; no commercial use"},
-}
-
-
-def licence_allows(licence: str, use: str) -> bool:
-    """Whether a licence (a key of LICENCES) allows a use: commercial, modify or redistribute."""
-    key = licence.strip().lower()
-    if key not in LICENCES:
-        raise unknown("licence", licence, LICENCES)
-    if use not in ("commercial", "modify", "redistribute"):
-        raise unknown("use", use, ("commercial", "modify", "redistribute"))
-    return bool(LICENCES[key][use])
-
-
-def model_card(name: str, base: str, licence: str, tasks: dict, description: str) -> str:
-    """A README.md model card: YAML metadata (licence, base model, tags, results) then prose."""
-    import yaml
-
-    meta = {"license": licence, "base_model": base, "library_name": "transformers", "language": ["en"],
-            "tags": ["merged", "lora", "ml-training-trends-kit"],
-            "model-index": [{"name": name, "results": [
-                {"task": {"type": "text-generation", "name": t}, "metrics": [{"type": "token_accuracy", "value":
-                                                                             round(float(v), 4)}]}
-                for t, v in tasks.items()]}]}
-    return f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n# {name}\n\n{description}\n"
-
-
-def read_card(text: str) -> dict:
-    """The YAML metadata block of a model card (between the first two `---` lines)."""
-    import yaml
-
-    parts = text.split("---\n")
-    if not text.startswith("---\n") or len(parts) < 3:
-        raise ValueError("a model card starts with a YAML block between two '---' lines")
-    return yaml.safe_load(parts[1])
-
-
 # --- two community tasks --------------------------------------------------------------------------
 
 @dataclass
@@ -240,6 +192,51 @@ def token_accuracy(model, tok, examples: list, batch_size: int = 20) -> float:
     return hits / total
 
 
+def _normal(text: str) -> str:
+    """The first line of a reply, lowercased, with only letters, digits and dashes kept (for exact match)."""
+    import re
+
+    lines = text.strip().splitlines() or [""]
+    return re.sub(r"[^a-z0-9-]", "", lines[0].lower())
+
+
+def exact_match(model, tok, examples: list, max_new_tokens: int = 14, batch_size: int = 8) -> np.ndarray:
+    """1.0/0.0 per held-out item: does the greedy reply (first line, case and punctuation ignored) equal the answer?
+
+    Generation, not teacher forcing: the model must produce the whole answer itself, so an answer that is
+    right except for one digit scores 0, as it would for a user."""
+    from kit import models
+
+    chats = [[{"role": "system", "content": TASKS[ex["task"]]}, {"role": "user", "content": ex["input"]}]
+             for ex in examples]
+    replies = models.chat(model, tok, chats, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    return np.array([float(_normal(r) == _normal(ex["answer"])) for r, ex in zip(replies, examples)])
+
+
+def random_adapter(base, like, out, seed: int = 0) -> Path:
+    """A LoRA adapter with the same shapes and per-tensor scale as the adapter in folder `like`, filled with
+    Gaussian noise: the negative control of a merge (it changes the weights as much and teaches nothing)."""
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+
+    like = Path(like)
+    config = json.loads((like / "adapter_config.json").read_text(encoding="utf-8"))
+    trained = load_file(str(like / "adapter_model.safetensors"))
+    scale = {k.replace(".weight", "").split("base_model.model.")[-1]: v.float().std().item()
+             for k, v in trained.items()}
+    lora = get_peft_model(base, LoraConfig(r=config["r"], lora_alpha=config["lora_alpha"],
+                                           target_modules=config["target_modules"], task_type="CAUSAL_LM"))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in lora.named_parameters():
+            if "lora_" in name:
+                key = name.replace(".default", "").replace(".weight", "").split("base_model.model.")[-1]
+                p.copy_(torch.randn(p.shape, generator=generator) * scale.get(key, 0.02))
+    tuning.save_adapter(lora, out)
+    lora.unload()
+    return Path(out)
+
+
 # --- merging and publishing -----------------------------------------------------------------------
 
 def merge_adapters(base, folders: dict, weights, combination_type: str = "cat", name: str = "merged"):
@@ -258,7 +255,7 @@ def merge_adapters(base, folders: dict, weights, combination_type: str = "cat", 
     return model
 
 
-def publish(model, tok, folder, card: str) -> list[dict]:
+def publish(model, tok, folder, card) -> list[dict]:
     """Save a plain model in the hub's folder layout (config, safetensors, tokenizer, README.md model
     card) plus kit-checksums.json; returns the folder's anatomy."""
     from kit.models import record_checksums
@@ -267,7 +264,7 @@ def publish(model, tok, folder, card: str) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
-    (folder / "README.md").write_text(card, encoding="utf-8")
+    (folder / "README.md").write_text(getattr(card, "content", card), encoding="utf-8")   # a ModelCard or its text
     record_checksums(folder)
     return anatomy(folder)
 
@@ -280,6 +277,58 @@ def max_logit_diff(model_a, model_b, tok, texts: list) -> float:
 
 
 # --- cost control ---------------------------------------------------------------------------------
+
+def quantize_int8(model):
+    """A copy of `model` whose Linear layers hold int8 weights (torch dynamic quantization, CPU kernels)."""
+    import copy
+
+    return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+@torch.no_grad()
+def throughput(model, tok, batch_sizes=(1, 4, 16), new_tokens: int = 32,
+               prompt: str = "Explain what an open-weight model is.") -> list[dict]:
+    """Measured greedy generation speed on this machine: new tokens per second for each batch size.
+
+    Every row of a batch generates exactly `new_tokens` tokens, so tokens/s = batch x new_tokens / seconds.
+    """
+    import time
+
+    if new_tokens < 1 or not batch_sizes or min(batch_sizes) < 1:
+        raise ValueError(f"need new_tokens >= 1 and batch sizes >= 1, got {new_tokens}, {batch_sizes}")
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    model.eval()
+    rows = []
+    for batch in batch_sizes:
+        enc = tok([prompt] * batch, return_tensors="pt", padding=True)
+        model.generate(**enc, max_new_tokens=2, do_sample=False, pad_token_id=tok.pad_token_id)   # warm-up
+        start = time.perf_counter()
+        out = model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                             pad_token_id=tok.pad_token_id)
+        seconds = time.perf_counter() - start
+        made = batch * (out.shape[1] - enc["input_ids"].shape[1])
+        rows.append({"batch": batch, "new_tokens": made, "seconds": round(seconds, 3), "tokens_per_s": made / seconds})
+    return rows
+
+
+def weights_mb(model) -> float:
+    """Megabytes of the model's saved state (`torch.save(state_dict)`): counts int8-packed weights, which
+    `parameters()` does not list, and a tied embedding once."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell() / 2**20
+
+
+def usd_per_million_tokens(tokens_per_s: float, usd_per_hour: float) -> float:
+    """What a million generated tokens cost on a machine rented at `usd_per_hour`, at a measured speed."""
+    if tokens_per_s <= 0 or usd_per_hour < 0:
+        raise ValueError(f"need a positive speed and a non-negative price, got {tokens_per_s}, {usd_per_hour}")
+    return usd_per_hour / (tokens_per_s * 3600) * 1e6
+
 
 @torch.no_grad()
 def tokens_per_second(model, tok, prompt: str = "Explain what an open-weight model is.", new_tokens: int = 32,

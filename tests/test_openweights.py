@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from kit import openweights, tuning
+from kit import licences, openweights, tuning
 from kit.errors import ChecksumError, MissingResourceError
 
 
@@ -46,7 +46,7 @@ def test_params_by_module_counts_shared_weights_once(tiny):
 @pytest.fixture()
 def checkpoint(tiny, tok, tmp_path):
     folder = tmp_path / "published"
-    openweights.publish(tiny, tok, folder, openweights.model_card("tiny", "base", "apache-2.0", {"a": 0.5}, "x"))
+    openweights.publish(tiny, tok, folder, licences.model_card("tiny", "base", "apache-2.0", {"a": 0.5}, "x"))
     return folder
 
 
@@ -91,24 +91,6 @@ def test_verify_checkpoint_needs_a_config(tmp_path):
         openweights.verify_checkpoint(tmp_path)
 
 
-def test_model_card_round_trips_its_yaml():
-    card = openweights.model_card("m", "HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0", {"dates": 0.9}, "hi")
-    meta = openweights.read_card(card)
-    assert meta["license"] == "apache-2.0" and meta["base_model"].startswith("HuggingFaceTB")
-    assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.9
-    with pytest.raises(ValueError, match="YAML block"):
-        openweights.read_card("# no metadata")
-
-
-def test_licence_allows():
-    assert openweights.licence_allows("Apache-2.0", "commercial")
-    assert not openweights.licence_allows("cc-by-nc-4.0", "commercial")
-    with pytest.raises(ValueError, match="Unknown licence 'mit-ish'"):
-        openweights.licence_allows("mit-ish", "commercial")
-    with pytest.raises(ValueError, match="Unknown use"):
-        openweights.licence_allows("gemma", "sell")
-
-
 def test_gguf_summary_reads_metadata_and_tensor_types():
     meta, types = openweights.gguf_summary(openweights.gguf_file())
     assert meta["general.architecture"] == "llama" and meta["general.license"] == "apache-2.0"
@@ -149,3 +131,55 @@ def test_cost_table_adds_the_api_row():
                                   api_per_million=1.0)
     assert rows[0]["hours_per_1000"] == pytest.approx(1000 * 300 / 12 / 3600, abs=0.01)
     assert rows[-1]["usd_per_1000"] == pytest.approx(0.3)
+
+
+def test_exact_match_scores_whole_generated_answers(tiny, tok, monkeypatch):
+    from kit import models
+
+    examples = [{"task": "dates", "input": "x", "answer": "2024-01-05"}, {"task": "sentiment", "input": "y",
+                                                                         "answer": "positive"}]
+    monkeypatch.setattr(models, "chat", lambda *a, **k: ["2024-01-05\nmore text", "Positive."])
+    assert openweights.exact_match(tiny, tok, examples).tolist() == [1.0, 1.0]
+    monkeypatch.setattr(models, "chat", lambda *a, **k: ["2024-01-06", "negative"])
+    assert openweights.exact_match(tiny, tok, examples).tolist() == [0.0, 0.0]
+
+
+def test_random_adapter_has_the_trained_shapes_and_scale(tiny, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+
+    lora = get_peft_model(tiny, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, p in lora.named_parameters():
+            if "lora_" in name:
+                p.normal_(0, 0.5)
+    tuning.save_adapter(lora, tmp_path / "trained")
+    base = lora.unload()
+    openweights.random_adapter(base, tmp_path / "trained", tmp_path / "random", seed=1)
+    a, b = load_file(str(tmp_path / "trained" / "adapter_model.safetensors")), \
+        load_file(str(tmp_path / "random" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(a[k].shape == b[k].shape for k in a)
+    assert all(0.3 < b[k].std().item() < 0.7 and not torch.equal(a[k], b[k]) for k in a)
+    assert not any(hasattr(m, "lora_A") for m in base.modules()), "the base is left without LoRA layers"
+
+
+def test_throughput_and_quantized_copy(tok):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tiny = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=24, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=1)).eval()   # reads real token ids
+    rows = openweights.throughput(tiny, tok, batch_sizes=(1, 2), new_tokens=3)
+    assert [r["batch"] for r in rows] == [1, 2] and [r["new_tokens"] for r in rows] == [3, 6]
+    assert all(r["tokens_per_s"] > 0 for r in rows)
+    q8 = openweights.quantize_int8(tiny)
+    assert any("quantized" in type(m).__module__ for m in q8.modules())
+    assert not any("quantized" in type(m).__module__ for m in tiny.modules()), "the original stays fp32"
+    assert openweights.weights_mb(q8) < openweights.weights_mb(tiny)
+    with pytest.raises(ValueError, match="new_tokens >= 1"):
+        openweights.throughput(tiny, tok, new_tokens=0)
+
+
+def test_usd_per_million_tokens():
+    assert openweights.usd_per_million_tokens(1e6 / 3600, 2.0) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="positive speed"):
+        openweights.usd_per_million_tokens(0, 1.0)
