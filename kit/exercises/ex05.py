@@ -2,6 +2,10 @@
 import numpy as np
 
 from kit.exercises import Hint, exercise
+from kit.quiz import Question
+
+__all__ = ["QUIZ", "EPSILONS", "check_fedavg", "check_sigma", "check_advantage", "check_stopping_epsilon",
+           "dlg_psnr_under_local_dp"]
 
 
 @exercise("05.1", title="FedAvg's weighted average, by hand", section="3. Federated learning with Flower",
@@ -57,3 +61,77 @@ def check_advantage(advantage):
                 raise Hint("the sign is flipped: members have LOW loss")
             return False, f"expected {expected:.3f}, got {got:.3f}"
     return True
+
+
+QUIZ = [
+    Question(
+        "05.q1", "A hospital runs plain FedSGD and sends the server the gradient of a batch of 4 scans. What can the "
+        "server get back?",
+        ("nothing: only gradients leave the hospital", "the labels of the batch, and close copies of the 4 scans",
+         "only the average brightness of the scans"),
+        "b", "iDLG reads the labels off the output-bias gradient, and DLG rebuilds the images by matching the "
+        "gradient (section 4: tens of dB above the best guess without inversion)."),
+    Question(
+        "05.q2", "Flower's DifferentialPrivacyClientSideFixedClipping without SecAgg+: what does an honest-but-curious "
+        "server see from each client?",
+        ("a noisy update: the clients add the noise", "the client's update, clipped but without noise",
+         "only the sum of all updates"),
+        "b", "With client-side clipping the noise is added on the server, to the aggregate. Each update arrives "
+        "clipped only, and clipping does not stop DLG (our negative control). Pair it with SecAgg+, or use "
+        "LocalDpMod."),
+    Question(
+        "05.q3", "Why can SecAgg+ fail against a malicious server?",
+        ("its masks do not cancel", "the server can fill the round with its own clients sending zeros, so the 'sum' "
+         "is one victim's update", "it quantises the updates"),
+        "b", "SecAgg+ reveals the sum of the round; if every other participant is a sybil, the sum is the target's "
+        "update (our sybil control)."),
+    Question(
+        "05.q4", "A loss-threshold attack shows a membership advantage of 0.04 on 1,000 members and 1,000 non-members. "
+        "What do you conclude?",
+        ("the model leaks membership", "nothing yet: compare with the advantage two identical sets give by chance "
+         "(about 0.05 here)", "the model is differentially private"),
+        "b", "The maximum of TPR - FPR over all thresholds is biased upwards; at this sample size its 95th "
+        "percentile under no leak is about 0.05."),
+]
+
+
+def dlg_psnr_under_local_dp(epsilon: float, steps: int = 150) -> tuple:
+    """(PSNR of DLG on client 0's 4-digit FedSGD update under LocalDpMod at `epsilon`, PSNR of the class-mean guess).
+
+    The same recipe as the lesson's section 6 (clipping norm 1, delta 1e-5, fixed seeds), so it is deterministic.
+    """
+    from kit import attacks, data, privacy
+
+    d = data.load("mnist5k")
+    first = privacy.partition(d.y_train, 10)[0][:4]
+    X, y = d.X_train[first], d.y_train[first]
+    model = privacy.make_model()
+    grads = attacks.client_gradient(model, X, y)
+    noisy = grads if epsilon == float("inf") else attacks.local_dp(grads, 1.0, epsilon, privacy.DELTA, seed=0)
+    images, _ = attacks.invert(model, noisy, 4, steps=steps, seed=0)
+    means = np.stack([d.X_train[d.y_train == c].mean(0) for c in range(10)])
+    guess = float(np.mean([attacks.psnr(means[c], x) for x, c in zip(X, y)]))
+    return float(attacks.match_scores(images, X)["psnr"].mean()), guess
+
+
+EPSILONS = (10.0, 100.0, 1000.0, 10000.0)
+
+
+@exercise("05.4", title="Predict, run, explain: how much local-DP noise stops DLG?",
+          section="6. Defence 2: client-side differential privacy in Flower",
+          hint="for each epsilon in EPSILONS call dlg_psnr_under_local_dp(epsilon); the attack is stopped when its "
+               "PSNR is no better than the class-mean guess; return the LARGEST such epsilon (the least noise)")
+def check_stopping_epsilon(stops_at):
+    try:
+        stops_at = float(stops_at)
+    except (TypeError, ValueError):
+        raise Hint("return one epsilon from EPSILONS, a number") from None
+    if stops_at not in EPSILONS:
+        raise Hint(f"choose one of {EPSILONS}")
+    stopped = [eps for eps in EPSILONS if (lambda r: r[0] <= r[1])(dlg_psnr_under_local_dp(eps))]
+    if not stopped:
+        return False, "no epsilon in the list stops the attack here: look at your PSNRs again"
+    expected = max(stopped)
+    if stops_at < expected:
+        raise Hint(f"epsilon = {stops_at:g} stops it, but so does a larger epsilon (less noise, more accuracy)")
+    return stops_at == expected, f"the attack stops at epsilon <= {expected:g} per round"
