@@ -21,7 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["export", "load", "make_app", "Service", "predict", "latency_ms", "port_is_free"]
+__all__ = ["SKLEARN_INTERNALS", "export", "load", "make_app", "Service", "predict", "latency_ms", "port_is_free"]
+
+
+# scikit-learn's own helper classes that skops does not trust by default (an MLP keeps its optimiser's state).
+# They are imported from the installed scikit-learn, never from the file: reviewed, and safe to trust by name.
+SKLEARN_INTERNALS = ("sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+                     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer")
 
 
 def export(pipe, path, feature_names, classes) -> Path:
@@ -39,18 +45,19 @@ def export(pipe, path, feature_names, classes) -> Path:
     return path
 
 
-def load(path) -> dict:
-    """Load an exported bundle, refusing any type outside skops' trusted set (no code runs on load)."""
+def load(path, trusted=()) -> dict:
+    """Load an exported bundle, refusing any type outside skops' default trusted set and the type names in
+    `trusted` (ones you reviewed, e.g. `SKLEARN_INTERNALS`). No code from the file runs on load."""
     import skops.io as sio
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: export a model first with serving.export(pipe, path, ...)")
-    untrusted = sio.get_untrusted_types(file=path)
+    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]
     if untrusted:
         raise ValueError(f"{path} holds types that are not trusted by default: {', '.join(untrusted)}. "
                          "Refusing to load it; inspect the file and pass only types you trust.")
-    bundle = sio.load(path, trusted=[])
+    bundle = sio.load(path, trusted=list(trusted))
     if not isinstance(bundle, dict) or not {"model", "feature_names", "classes"} <= set(bundle):
         raise ValueError(f"{path} is not a bundle written by serving.export (model, feature_names, classes)")
     return bundle

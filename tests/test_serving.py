@@ -26,6 +26,18 @@ def test_export_and_load_round_trip(fitted, tmp_path):
     assert not list(tmp_path.glob(".*.tmp")), "no half-written file is left behind"
 
 
+def test_an_mlp_loads_only_when_its_optimiser_type_is_trusted(tmp_path):
+    from sklearn.neural_network import MLPClassifier
+
+    iris = load_iris()
+    mlp = MLPClassifier(hidden_layer_sizes=(4,), max_iter=50, random_state=0).fit(iris.data, iris.target)
+    path = serving.export(mlp, tmp_path / "mlp.skops", iris.feature_names, iris.target_names)
+    with pytest.raises(ValueError, match="AdamOptimizer"):
+        serving.load(path)
+    loaded = serving.load(path, trusted=serving.SKLEARN_INTERNALS)["model"]
+    assert (loaded.predict(iris.data) == mlp.predict(iris.data)).all()
+
+
 def test_load_refuses_untrusted_types_and_missing_files(tmp_path):
     import skops.io as sio
 
