@@ -140,8 +140,8 @@ QUIZ = [
         "b", "Shuffling keeps the format and the label frequencies and removes the link from text to label. A check "
         "that the shuffled model also passes would not be measuring learning."),
     Question(
-        "01.q4", "QLoRA's frozen base takes about a third of the fp32 memory, yet each training step is slower on "
-        "this CPU. Why?",
+        "01.q4", "QLoRA's frozen base takes about a third of the fp32 memory. Why does that not make a training step "
+        "any faster?",
         ("4-bit weights are dequantized to fp32 in every forward and backward pass before the same matrix "
          "multiply", "the adapters are larger in QLoRA", "bitsandbytes trains in 4 bits, which needs more steps"),
         "a", "NF4 saves storage, not arithmetic: the compute dtype is still fp32, and the dequantization is extra "
