@@ -40,7 +40,7 @@ class Lesson:
 LESSONS = [
     Lesson("00", "00_start_here", "Start here: what training is",
            "inputs, loss, optimiser, validation; supervised, unsupervised, semi-supervised",
-           {"smoke": 1, "cpu": 3, "gpu": 2}, ("val_accuracy >= 0.90",)),
+           {"smoke": 2, "cpu": 3, "gpu": 3}, ("val_accuracy >= 0.90",)),
     Lesson("01", "01_fine_tuning_lora", "Fine-tuning foundation models",
            "LoRA and QLoRA on SmolLM2 against a constant program, a lookup table, few-shot prompting and "
            "training from scratch; adapters saved, reloaded and merged",
