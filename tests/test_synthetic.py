@@ -24,12 +24,13 @@ def test_make_imbalanced_oversample_and_recall():
 
 
 def test_conditional_vae_trains_and_samples_by_class():
+    torch.manual_seed(0)  # the result must not depend on what earlier tests drew from torch's generator
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(64, 28, 28)).astype(np.float32) * 0.2
     y = np.repeat([0, 1], 32)
     X[y == 1, :, 10:18] = 1.0                                  # class 1 has a bright band
     model = synthetic.ConditionalVAE(n_classes=2, latent=4, hidden=32)
-    losses = synthetic.train_cvae(model, X, y, epochs=8, batch_size=16, lr=1e-2)
+    losses = synthetic.train_cvae(model, X, y, epochs=25, batch_size=16, lr=1e-2)  # 8 left the gap at 0.16-0.35
     assert losses[-1] < losses[0]
     ones, zeros = model.sample([1] * 8), model.sample([0] * 8)
     assert ones.shape == (8, 28, 28) and 0 <= ones.min() and ones.max() <= 1

@@ -90,6 +90,9 @@ def registered(lesson: str | None = None) -> dict:
 
 
 def _is_placeholder(answer) -> bool:
+    """An answer still to write: `...` (or None), also inside a tuple such as (PREDICTION, MEASURED) = (..., ...)."""
+    if isinstance(answer, tuple) and any(part is ... for part in answer):
+        return True
     return answer is ... or answer is None or answer is NotImplemented
 
 
