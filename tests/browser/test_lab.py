@@ -126,11 +126,13 @@ def test_lesson00_runs_in_a_real_browser(lab):
                 timeout=120_000)
             page.screenshot(path=str(shots / "lesson00.png"), full_page=False)
 
-            # The concept diagram: JupyterLab renders the ```mermaid fence as an SVG, not as code.
+            # The concept diagram: JupyterLab draws the ```mermaid fence as a figure holding the SVG as an image
+            # (@jupyterlab/mermaid's makeMermaidFigure); a diagram it cannot parse gets jp-mod-warning instead.
             diagram = page.locator(".jp-MarkdownCell", has_text="The picture")
             diagram.scroll_into_view_if_needed()
-            diagram.locator("svg").first.wait_for(state="attached", timeout=60_000)
-            assert "flowchart LR" not in diagram.inner_text(), "the Mermaid block is shown as text, not drawn"
+            diagram.locator(".jp-RenderedMermaid img[src^='data:image/svg+xml']").first.wait_for(
+                state="attached", timeout=60_000)
+            assert diagram.locator(".jp-RenderedMermaid.jp-mod-warning").count() == 0, "the Mermaid diagram failed"
 
             # A quiz question: pick an answer, press Check, and the explanation appears.
             question = page.locator(".jp-CodeCell", has_text='quiz.show("00")').locator(".widget-vbox").nth(1)
