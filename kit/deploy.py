@@ -121,6 +121,23 @@ def make_node_key(path) -> tuple:
     return path, public
 
 
+
+def _end(proc, force: bool) -> None:
+    """Stop a process started with its own session: its whole group where the OS has process groups (Linux, macOS),
+    the process alone where it does not (native Windows has no `os.killpg`; the course runs there through WSL2)."""
+    import signal
+
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL if force else signal.SIGTERM)
+        elif force:
+            proc.kill()
+        else:
+            proc.terminate()
+    except ProcessLookupError:
+        pass
+
+
 class Deployment:
     """A SuperLink and `n_nodes` SuperNodes on 127.0.0.1 as separate processes, on free ports.
 
@@ -255,22 +272,14 @@ class Deployment:
 
     def stop(self):
         """SIGTERM every process group started here, then SIGKILL what is still alive after 15 s."""
-        import signal
-
         for proc in reversed(self.processes):
             if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+                _end(proc, force=False)
         for proc in self.processes:
             try:
                 proc.wait(timeout=15)
             except Exception:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _end(proc, force=True)
                 proc.wait()
         self.processes = []
 

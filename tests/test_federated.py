@@ -103,3 +103,19 @@ def test_dp_when_asked_runs_flowers_dp_mods_only_when_the_config_asks(monkeypatc
     assert np.linalg.norm(clipped) == pytest.approx(1.0, rel=1e-4)             # fixedclipping_mod
     noisy = send({"local-dp-epsilon": 10.0, "local-dp-clip": 1.0})
     assert abs(np.linalg.norm(noisy) - 1.0) > 1.0                              # LocalDpMod: clip + noise
+
+
+@pytest.mark.parametrize("has_killpg", [True, False])
+def test_stop_ends_processes_with_or_without_process_groups(tmp_path, monkeypatch, has_killpg):
+    """Native Windows has no os.killpg: stop() must still end what it started (the process itself there)."""
+    import os
+    import subprocess
+    import sys
+
+    if not has_killpg:
+        monkeypatch.delattr(os, "killpg", raising=False)
+    fed = federated.Deployment(n_nodes=1, workdir=tmp_path, secure=False)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    fed.processes.append(proc)
+    fed.stop()
+    assert proc.poll() is not None and fed.alive() == 0
