@@ -223,3 +223,11 @@ def test_support_and_faithful_citation():
     assert rag_eval.faithful_citation("Swan Hill [1]", passages, ["swan hill"])
     assert not rag_eval.faithful_citation("Swan Hill [2]", passages, ["swan hill"])      # cites the wrong source
     assert not rag_eval.supported("Echuca [1]", passages, ["echuca"])                    # right, but not grounded
+
+
+def test_bm25_query_of_stop_words_or_unknown_words_scores_zero_instead_of_failing():
+    bm25 = rag.BM25Retriever(["the cat sat", "a dog ran", "python code"])
+    for query in ("the of", "zebra unicorn"):
+        assert [score for _, score in bm25.search(query, 3)] == [0.0, 0.0, 0.0]
+    bm25.add(["dog dog dog"])
+    assert bm25.search("dog", 1)[0][0] == 3
