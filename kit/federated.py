@@ -24,9 +24,9 @@ import torch
 from kit import privacy
 from kit.deploy import APP_DIR, Deployment, free_port
 
-__all__ = ["BACKEND", "APP_DIR", "Deployment", "free_port", "client_data", "test_data", "central_eval", "client_app",
-           "server_app", "secagg_apps", "SecAggView", "dp_when_asked", "client_level_epsilon", "simulate",
-           "start_ray"]
+__all__ = ["BACKEND", "APP_DIR", "Deployment", "free_port", "client_data", "test_data", "straggler_work",
+           "central_eval", "client_app", "server_app", "secagg_apps", "SecAggView", "dp_when_asked",
+           "client_level_epsilon", "simulate", "start_ray"]
 
 # A loaded machine (2 shared cores) starts Ray's helper processes slowly: Ray's raylet gives up on its
 # agent after 30 s and the driver gives up on the raylet after 30 s. Let both wait up to 5 minutes.
@@ -188,10 +188,22 @@ def _arrays_to_model(arrays):
     return model
 
 
+def straggler_work(partition_id: int, server_round: int, share: float) -> float:
+    """How much of its local work a client finishes before a round's deadline: 1.0 for most clients; for a share
+    `share` of them, drawn afresh each round (the same draw in every experiment), a fraction in [0.1, 0.5) of one
+    epoch. Under `straggler-mode = "drop"` such a client sends no update at all (a dropout, as FedAvg's deadline
+    treats it); under `"partial"` it sends what it managed (FedProx's setting, Li et al. 2020)."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"the stragglers' share must be between 0 and 1, got {share}")
+    rng = np.random.default_rng([partition_id, server_round, 7])
+    late, fraction = rng.random(), rng.uniform(0.1, 0.5)
+    return float(fraction) if late < share else 1.0
+
+
 # --- the ClientApp (Message API) -------------------------------------------------------------
 
 def _make_client_app():
-    from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.app import ArrayRecord, Context, Error, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
 
     app = ClientApp()
@@ -203,13 +215,22 @@ def _make_client_app():
         cfg = msg.content["config"]
         pid, n = int(context.node_config["partition-id"]), int(context.node_config["num-partitions"])
         X, y = client_data(pid, n, float(cfg.get("alpha", 0.0)), int(cfg.get("n-train", 0)))
+        n_examples = len(y)           # a straggler's update still speaks for its whole shard
         epochs = int(cfg.get("epochs", 1))
         if cfg.get("hetero", False):  # slow and fast devices: client k does 1 + k % epochs local epochs
             epochs = 1 + pid % epochs
+        server_round = int(cfg.get("server-round", 0))
+        work = straggler_work(pid, server_round, float(cfg.get("stragglers", 0.0)))
+        if work < 1.0:                # this round, the client misses the deadline
+            if cfg.get("straggler-mode", "drop") == "drop":
+                return Message(error=Error(code=0, reason=f"client {pid} missed the round's deadline (dropped)"),
+                               reply_to=msg)
+            done = np.random.default_rng([pid, server_round]).permutation(len(y))[:max(1, int(work * len(y)))]
+            X, y, epochs = X[done], y[done], 1      # partial work: part of one epoch
         model = _arrays_to_model(msg.content["arrays"])
         loss = privacy.local_train(model, X, y, epochs=epochs, lr=float(cfg.get("lr", 0.05)),
                                    proximal_mu=float(cfg.get("proximal-mu", 0.0)), seed=pid)
-        metrics = MetricRecord({"train_loss": loss, "num-examples": len(y)})
+        metrics = MetricRecord({"train_loss": loss, "num-examples": n_examples})
         return Message(content=RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": metrics}),
                        reply_to=msg)
 

@@ -119,3 +119,44 @@ def test_stop_ends_processes_with_or_without_process_groups(tmp_path, monkeypatc
     fed.processes.append(proc)
     fed.stop()
     assert proc.poll() is not None and fed.alive() == 0
+
+
+def test_straggler_work_draws_late_clients_per_round():
+    assert all(federated.straggler_work(k, r, 0.0) == 1.0 for k in range(10) for r in range(1, 6))
+    late = [federated.straggler_work(k, r, 1.0) for k in range(10) for r in range(1, 6)]
+    assert all(0.1 <= w < 0.5 for w in late)
+    half = [federated.straggler_work(k, r, 0.5) < 1.0 for k in range(20) for r in range(1, 11)]
+    assert 0.35 < sum(half) / len(half) < 0.65
+    assert federated.straggler_work(3, 2, 0.5) == federated.straggler_work(3, 2, 0.5)   # the same in every experiment
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        federated.straggler_work(0, 1, 1.5)
+
+
+def test_a_straggler_is_dropped_or_sends_partial_work(monkeypatch):
+    from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
+    from flwr.common import Context
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from kit import privacy
+
+    for field in ("_run_id", "_node_id", "_task_id"):
+        monkeypatch.setattr(TaskIdentity, field, 1)
+    start = privacy.make_model().state_dict()
+
+    def train(config):
+        msg = Message(RecordDict({"arrays": ArrayRecord(start), "config": ConfigRecord(config)}),
+                      dst_node_id=1, message_type="train")
+        context = Context(run_id=1, node_id=1, node_config={"partition-id": 0, "num-partitions": 4},
+                          state=RecordDict(), run_config={})
+        return federated.client_app(msg, context)
+
+    common = {"n-train": 400, "server-round": 1, "epochs": 1, "lr": 0.1}
+    dropped = train({**common, "stragglers": 1.0, "straggler-mode": "drop"})
+    assert dropped.has_error() and "deadline" in dropped.error.reason
+    partial = train({**common, "stragglers": 1.0, "straggler-mode": "partial"})
+    full = train({**common, "stragglers": 0.0})
+    assert not partial.has_error() and not full.has_error()
+    assert partial.content["metrics"]["num-examples"] == full.content["metrics"]["num-examples"] == 100
+    moved = [float((partial.content["arrays"].to_torch_state_dict()[k] - start[k]).abs().sum()) for k in start]
+    moved_full = [float((full.content["arrays"].to_torch_state_dict()[k] - start[k]).abs().sum()) for k in start]
+    assert 0 < sum(moved) < sum(moved_full)          # some work, less than a whole epoch's
