@@ -37,7 +37,7 @@ help:
 	@echo "make unit          the unit tests only (tests/, browser test excluded)"
 	@echo "make notebooks     every lesson notebook and exercise solution under the current KIT_PROFILE (smoke in CI)"
 	@echo "make browser-test  run lesson 00 in headless Chromium (installs chromium if missing)"
-	@echo "make audio         install Debian's sonic-pi-samples (lesson 04's CC0 recordings; says what to do without apt)"
+	@echo "make audio         install Debian's sonic-pi-samples (lesson 04), espeak-ng and alsa-utils (lesson 06); says what to do without apt"
 	@echo "make chromium      install Debian's chromium for the browser test (skipped with a reason where impossible)"
 	@echo "make bench         run every lesson under the cpu profile and write bench/results.md"
 	@echo "make doctor        check device, libraries, models and datasets"
@@ -78,11 +78,16 @@ chromium:
 		|| echo "could not install Debian's chromium: the browser test will be skipped"
 
 # Lesson 04's real recordings (CC0, 20 MB): Debian's sonic-pi-samples. Where apt is missing, say what to do.
+# Lesson 06: Debian's espeak-ng (a fallback: the espeakng-loader wheel synthesises speech on every OS) and
+# alsa-utils' recorded voice prompts (a speech-recognition check the lesson skips when they are missing).
 audio:
 	@test -d "$${KIT_SONIC_PI_SAMPLES:-/usr/share/sonic-pi/samples}" || { command -v apt-get >/dev/null \
 		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sonic-pi-samples >/dev/null; }; } \
 		|| echo "could not install sonic-pi-samples: lesson 04's audio section needs it ($$($(BIN)/python -c \
 		'from kit.datafiles import SONIC_PI_FIX; print(SONIC_PI_FIX)'))"
+	@{ command -v espeak-ng >/dev/null && test -d /usr/share/sounds/alsa; } || { command -v apt-get >/dev/null \
+		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng alsa-utils >/dev/null; }; } \
+		|| echo "could not install espeak-ng and alsa-utils (no apt: fine, lesson 06 speaks through the espeakng-loader wheel and skips the ALSA prompts)"
 
 test: setup chromium audio lint
 	$(BIN)/python -m pytest tests notebooks exercises/solutions --nbmake --nbmake-timeout=$(CELL_TIMEOUT) -q
