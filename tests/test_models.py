@@ -14,7 +14,7 @@ def test_registry_entries_carry_licence_and_size():
 
 
 def test_unknown_model_lists_choices():
-    choices = "efficientnet-lite0, minilm, smollm2"
+    choices = "efficientnet-lite0, minilm, smollm2, whisper-base"
     with pytest.raises(UnknownNameError, match=f"Unknown model 'gpt5'. Choose one of: {choices}"):
         models.load("gpt5")
 
