@@ -27,6 +27,7 @@ from kit.rag import (
     kb_text,
     keyword_hit,
     load_kb,
+    one_thread,
     rag_messages,
 )
 from kit.rag_eval import normalise
@@ -105,8 +106,9 @@ class Assistant:
         else:
             hits = self.kb.passages_for_many(texts, self.k)
             prompts = [rag_messages(t, [h[2] for h in found]) for t, found in zip(texts, hits)]
-        answers = models.chat(self.model, self.tok, prompts, max_new_tokens=self.max_new_tokens,
-                              batch_size=self.batch_size)
+        with one_thread(str(getattr(self.model, "device", "cpu")) == "cpu"):   # why: see rag_answers.one_thread
+            answers = models.chat(self.model, self.tok, prompts, max_new_tokens=self.max_new_tokens,
+                                  batch_size=self.batch_size)
         return [Reply(t, a, [h[2] for h in found], [h[0] for h in found]) for t, a, found in zip(texts, answers, hits)]
 
 
