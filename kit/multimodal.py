@@ -22,8 +22,9 @@ from kit import plots
 from kit.train import LivePlot
 
 __all__ = ["load_captions", "fill_prompts", "Captions", "encode_captions", "ImageEncoder", "TinyCLIP",
-           "clip_loss", "train_clip", "embed_images", "class_embeddings", "zero_shot_accuracy",
-           "recall_at_k", "precision_at_k", "few_label_indices", "plot_joint_space", "show_images",
+           "clip_loss", "train_clip", "embed_images", "class_embeddings", "zero_shot_predict",
+           "zero_shot_accuracy", "recall_at_k", "precision_at_k", "few_label_indices", "per_class_indices",
+           "disjoint_split", "plot_joint_space", "show_images",
            "photo_tensor", "imagenet_names", "top_classes", "describe_prompt"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -60,6 +61,15 @@ class Captions:
         if split not in ("train", "heldout"):
             raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
         return np.flatnonzero(self.split == split)
+
+    def template_ids(self, split: str, uses: str | None = None) -> list[int]:
+        """Ids of the `split` templates, optionally only those that name the digit by `uses` ("word" for
+        "seven", "d" for the numeral "7"): e.g. the numeral-only phrasings to train on."""
+        if uses not in (None, "word", "d"):
+            raise ValueError(f"uses must be None, 'word' or 'd', got {uses!r}")
+        rows = self.where(split)
+        ids = sorted(set(self.template[rows].tolist()))
+        return [t for t in ids if uses is None or "{" + uses + "}" in self.templates[t]]
 
 
 def encode_captions(embedder, captions: dict) -> Captions:
@@ -131,17 +141,25 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale=1 / 0
 
 
 def train_clip(model: TinyCLIP, X, y, captions: Captions, *, epochs: int = 5, batch_size: int = 64,
-               lr: float = 2e-3, val=None, seed: int = 0, progress: bool = True) -> list:
+               lr: float = 2e-3, val=None, seed: int = 0, progress: bool = True, templates=None,
+               plot: bool = True) -> list:
     """Contrastive training on (image, caption) pairs: each image gets a random *train* phrasing of
-    its digit every epoch. `val=(X_val, y_val)` adds a zero-shot accuracy per epoch. Returns rows."""
+    its digit every epoch (only the template ids in `templates`, if given: e.g. numerals only).
+    `y` picks the caption of each image (shuffle it for a control). `val=(X_val, y_val)` adds a
+    zero-shot accuracy per epoch. Returns one row per epoch."""
     X, y = torch.as_tensor(np.asarray(X)).float(), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} images but y has {len(y)} labels: they must match")
     train_rows = captions.where("train")
+    if templates is not None:
+        train_rows = train_rows[np.isin(captions.template[train_rows], list(templates))]
+        if len(train_rows) == 0:
+            raise ValueError(f"none of the templates {list(templates)} is a train phrasing: choose from "
+                             f"{captions.template_ids('train')}")
     by_digit = {d: train_rows[captions.digit[train_rows] == d] for d in np.unique(y)}
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    plot, rows = LivePlot(title="TinyCLIP contrastive training"), []
+    chart, rows = LivePlot(title="TinyCLIP contrastive training", live=None if plot else False), []
     for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False):
         model.train()
         pick = np.array([rng.choice(by_digit[d]) for d in y])
@@ -161,8 +179,9 @@ def train_clip(model: TinyCLIP, X, y, captions: Captions, *, epochs: int = 5, ba
             classes = class_embeddings(model, captions, "train")
             row["val_zero_shot_acc"] = zero_shot_accuracy(embed_images(model, val[0]), val[1], classes)
         rows.append(row)
-        plot.update(row)
-    plot.finish()
+        chart.update(row)
+    if plot:
+        chart.finish()
     return rows
 
 
@@ -175,12 +194,13 @@ def embed_images(model: TinyCLIP, X, batch_size: int = 512) -> torch.Tensor:
 
 
 @torch.no_grad()
-def class_embeddings(model: TinyCLIP, captions: Captions, split: str = "train", template: int | None = None):
-    """One unit vector per digit: the projected caption(s) of `split` (one template, or all averaged)."""
+def class_embeddings(model: TinyCLIP, captions: Captions, split: str = "train", template=None):
+    """One unit vector per digit: the projected caption(s) of `split` (one template id, a list of ids
+    averaged, or all of the split's templates averaged: a prompt ensemble)."""
     model.eval()
     rows = captions.where(split)
     if template is not None:
-        rows = rows[captions.template[rows] == template]
+        rows = rows[np.isin(captions.template[rows], np.atleast_1d(template))]
         if len(rows) == 0:
             raise ValueError(f"template {template} is not in the {split!r} split")
     emb = model.encode_text(captions.emb[rows])
@@ -188,14 +208,20 @@ def class_embeddings(model: TinyCLIP, captions: Captions, split: str = "train", 
     return F.normalize(torch.stack([emb[digits == d].mean(0) for d in np.unique(digits)]), dim=-1)
 
 
-def zero_shot_accuracy(image_emb: torch.Tensor, labels, class_emb: torch.Tensor) -> float:
-    """Accuracy when each image takes the class whose text embedding is most similar (no classifier trained)."""
+def zero_shot_predict(image_emb: torch.Tensor, class_emb: torch.Tensor) -> np.ndarray:
+    """Each image's class: the one whose text embedding is most similar (no classifier trained)."""
     if len(class_emb) == 0:
         raise ValueError("the prompt list is empty: zero-shot needs one text embedding per class")
+    return (torch.as_tensor(image_emb) @ torch.as_tensor(class_emb).T).argmax(1).cpu().numpy()
+
+
+def zero_shot_accuracy(image_emb: torch.Tensor, labels, class_emb: torch.Tensor) -> float:
+    """Accuracy of `zero_shot_predict` against `labels`."""
+    predicted = zero_shot_predict(image_emb, class_emb)
     labels = np.asarray(labels)
     if len(image_emb) != len(labels):
         raise ValueError(f"{len(image_emb)} image embeddings but {len(labels)} labels: they must match")
-    return float(((image_emb @ class_emb.T).argmax(1).cpu().numpy() == labels).mean())
+    return float((predicted == labels).mean())
 
 
 # --- retrieval -----------------------------------------------------------------------------------
@@ -230,6 +256,26 @@ def few_label_indices(y, fraction: float, seed: int = 0) -> np.ndarray:
     per_class = max(1, round(fraction * len(y) / len(np.unique(y))))
     return np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
                                    for c in np.unique(y)]))
+
+
+def per_class_indices(y, per_class: int, seed: int = 0, classes=None) -> np.ndarray:
+    """`per_class` random examples of each class in `classes` (default: every class in y), sorted:
+    the few labelled images a probe may use."""
+    y, rng = np.asarray(y), np.random.default_rng(seed)
+    classes = np.unique(y) if classes is None else np.asarray(classes)
+    short = [int(c) for c in classes if (y == c).sum() < per_class]
+    if per_class < 1 or short:
+        raise ValueError(f"need {per_class} >= 1 examples of every class; too few of class(es) {short}")
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in classes]))
+
+
+def disjoint_split(n: int, n_first: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split range(n) at random into two disjoint sorted index arrays of sizes n_first and n - n_first
+    (e.g. images for caption training vs images whose labels a probe may use)."""
+    if not 0 < n_first < n:
+        raise ValueError(f"n_first must be between 1 and n - 1 = {n - 1}, got {n_first}")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[:n_first]), np.sort(order[n_first:])
 
 
 # --- plots ---------------------------------------------------------------------------------------

@@ -172,3 +172,52 @@ def test_plots_return_figures_and_reject_empty_input():
     assert multimodal.show_images(np.zeros((3, 28, 28)), titles=["a", "b", "c"]).axes
     with pytest.raises(ValueError, match="no images"):
         multimodal.show_images([])
+
+
+def test_template_ids_pick_numeral_or_word_phrasings(captions):
+    spec = multimodal.load_captions()
+    numerals = captions.template_ids("train", uses="d")
+    words = captions.template_ids("train", uses="word")
+    assert sorted(numerals + words) == captions.template_ids("train") == list(range(len(spec["train"])))
+    assert all("{d}" in captions.templates[t] for t in numerals) and numerals and words
+    assert min(captions.template_ids("heldout")) == len(spec["train"])
+    with pytest.raises(ValueError, match="uses must be"):
+        captions.template_ids("train", uses="digit")
+
+
+def test_train_clip_on_chosen_templates_only(captions):
+    X, y = torch.rand(20, 28, 28), np.arange(20) % 2
+    numerals = captions.template_ids("train", uses="d")
+    rows = multimodal.train_clip(multimodal.TinyCLIP(dim=8), X, y, captions, epochs=1, templates=numerals,
+                                 progress=False, plot=False)
+    assert len(rows) == 1
+    with pytest.raises(ValueError, match="none of the templates"):
+        multimodal.train_clip(multimodal.TinyCLIP(dim=8), X, y, captions, epochs=1, templates=[999], progress=False)
+
+
+def test_class_embeddings_average_a_list_of_templates(captions):
+    clip = multimodal.TinyCLIP(dim=16)
+    one = multimodal.class_embeddings(clip, captions, "train", template=0)
+    both = multimodal.class_embeddings(clip, captions, "train", template=[0, 1])
+    again = multimodal.class_embeddings(clip, captions, "train", template=[0])
+    assert torch.allclose(one, again) and not torch.allclose(one, both)
+
+
+def test_zero_shot_predict_is_the_nearest_class():
+    classes = torch.eye(3)
+    images = torch.tensor([[0.1, 0.9, 0.0], [0.0, 0.2, 0.8]])
+    assert multimodal.zero_shot_predict(images, classes).tolist() == [1, 2]
+
+
+def test_per_class_indices_and_disjoint_split():
+    y = np.repeat(np.arange(10), 20)
+    few = multimodal.per_class_indices(y, 3, seed=1)
+    assert len(few) == 30 and np.bincount(y[few]).tolist() == [3] * 10
+    some = multimodal.per_class_indices(y, 2, classes=[5, 6])
+    assert sorted(set(y[some])) == [5, 6] and len(some) == 4
+    with pytest.raises(ValueError, match="too few of class"):
+        multimodal.per_class_indices(y, 21)
+    a, b = multimodal.disjoint_split(100, 70, seed=0)
+    assert len(a) == 70 and len(b) == 30 and not set(a) & set(b) and set(a) | set(b) == set(range(100))
+    with pytest.raises(ValueError, match="n_first must be between"):
+        multimodal.disjoint_split(10, 10)
