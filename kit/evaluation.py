@@ -6,12 +6,12 @@ The pieces a lesson needs and would otherwise repeat in cells:
 - `DriftMonitor`: a two-sample Kolmogorov-Smirnov test (`scipy.stats.ks_2samp`) of the model's
   confidence on the current window against a reference window, with a patience rule against
   false alarms; `psi` (population stability index) as a second, binned view;
-- `replay`: plays a stream through a model, optionally retraining it on recent labelled feedback when
-  the monitor fires, and returns one row per step (accuracy, windowed accuracy, per-class accuracy);
-- `fresh_questions`: arithmetic questions generated from templates and a seed, so an LLM test set can
-  be new at every evaluation and cannot be memorised;
+- `replay`: plays a stream through a model with labels that arrive `label_delay` steps late, scoring it on a
+  disjoint evaluation stream, and retrains it on arrived feedback when the monitor fires (or every k steps:
+  the periodic baseline); the monitor's new reference is held out from the retraining set;
 - `group_stream` + `fairness_over_time`: a stream of real people (UCI Adult) whose make-up drifts, and a
-  group-fairness gap (fairlearn's demographic-parity or equalised-odds difference) per step.
+  group-fairness gap (fairlearn's demographic-parity or equalised-odds difference) per step; `gap_change`
+  (bootstrap CI of the gap's change) and `gap_alarms` (a label-free monitor of the gap).
 """
 from dataclasses import dataclass
 
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 __all__ = ["Batch", "drift_images", "make_stream", "DriftMonitor", "psi", "probabilities", "replay", "window_mean",
-           "slice_alerts", "fresh_questions", "answer_is_correct", "plot_stream", "group_stream", "fairness_over_time"]
+           "plot_stream", "group_stream", "fairness_over_time", "parity_gap", "gap_change", "gap_alarms"]
 
 
 @dataclass
@@ -57,19 +57,26 @@ def drift_images(images: np.ndarray, severity: float, seed: int = 0, max_angle: 
 
 
 def make_stream(X, y, steps: int, batch_size: int, drift_start: int | None, ramp: int = 5,
-                seed: int = 0) -> list[Batch]:
+                seed: int = 0, reuse: bool = True) -> list[Batch]:
     """`steps` batches drawn from (X, y); from `drift_start` the drift ramps up over `ramp` steps.
 
-    `drift_start=None` gives a stream with no drift (for measuring false alarms).
+    `drift_start=None` gives a stream with no drift (for measuring false alarms). With `reuse=False` no
+    example appears twice in the stream (the feedback stream a model is retrained on); with `reuse=True`
+    examples may recur in later steps (an evaluation stream nobody trains on).
     """
     if steps < 1 or batch_size < 1:
         raise ValueError("a stream needs at least one step of at least one example")
     if batch_size > len(X):
         raise ValueError(f"batch_size {batch_size} is larger than the {len(X)} examples to draw from")
+    if not reuse and steps * batch_size > len(X):
+        raise ValueError(f"{steps} steps of {batch_size} without reuse need {steps * batch_size} examples, "
+                         f"only {len(X)} given: pass reuse=True or fewer steps")
     rng = np.random.default_rng(seed)
+    order = rng.permutation(len(X))
     batches = []
     for step in range(steps):
-        index = rng.choice(len(X), batch_size, replace=False)
+        index = order[step * batch_size:(step + 1) * batch_size] if not reuse else \
+            rng.choice(len(X), batch_size, replace=False)
         severity = 0.0 if drift_start is None or step < drift_start else min(1.0, (step - drift_start + 1) / ramp)
         batches.append(Batch(step, drift_images(X[index], severity, seed + step), np.asarray(y)[index], severity))
     return batches
@@ -115,30 +122,50 @@ def probabilities(model, X) -> np.ndarray:
         return torch.softmax(model(torch.as_tensor(X).unsqueeze(1)), dim=1).numpy()
 
 
-def replay(model, stream: list[Batch], monitor: DriftMonitor | None = None, retrain=None,
-           memory: int = 8) -> pd.DataFrame:
-    """Play a stream through `model`; with `retrain`, refit on recent feedback when the monitor fires.
+def replay(model, stream: list[Batch], monitor: DriftMonitor | None = None, retrain=None, memory: int = 8,
+           eval_stream: list[Batch] | None = None, label_delay: int = 0, every: int | None = None) -> pd.DataFrame:
+    """Play a stream through `model`, retraining it on labelled feedback when the monitor fires (or, with
+    `every=k`, every k steps without a monitor: the periodic baseline).
 
-    `retrain(model, X, y)` receives the last `memory` labelled batches (labels arrive as feedback
-    after each prediction). Returns one row per step with accuracy, p-value, alarm, per-class accuracy.
+    - Labels of the batch seen at step t arrive at step t + `label_delay`; `retrain(model, X, y)` gets the
+      last `memory` batches whose labels have arrived, never the newest batch (held out, see below).
+    - After a retrain the monitor's new reference is the model's confidence on the batches it was *not*
+      retrained on (the newest, still unlabelled or held-out ones), never on its training images.
+    - Accuracy ("acc") is measured on `eval_stream[t]` when given: a disjoint pool nobody trains on, drifted
+      like the stream. Without it, on the stream's batch before its label arrives ("acc_stream", always kept).
+    Returns one row per step: acc, acc_stream, severity, p_value, alarm, retrained.
     """
+    if label_delay < 0:
+        raise ValueError(f"label_delay must be >= 0 steps, got {label_delay}")
+    if every is not None and every < 1:
+        raise ValueError(f"every must be a positive number of steps, got {every}")
+    if eval_stream is not None and len(eval_stream) < len(stream):
+        raise ValueError(f"eval_stream has {len(eval_stream)} steps, the stream {len(stream)}: give one per step")
+    if retrain is not None and every is None and monitor is None:
+        raise ValueError("retraining needs a trigger: a DriftMonitor, or every=k steps for periodic retraining")
     rows, seen = [], []
-    for batch in stream:
+    for t, batch in enumerate(stream):
         probs = probabilities(model, batch.X)
-        predicted = probs.argmax(1)
-        row = {"step": batch.step, "severity": batch.severity, "acc": float((predicted == batch.y).mean())}
-        for label in np.unique(batch.y):
-            row[f"acc_class_{label}"] = float((predicted[batch.y == label] == label).mean())
-        if monitor is not None:
-            row["alarm"], row["p_value"] = monitor.update(probs.max(1))
-        seen = (seen + [batch])[-memory:]
+        row = {"step": batch.step, "severity": batch.severity, "acc_stream": float((probs.argmax(1) == batch.y).mean())}
+        if eval_stream is not None:
+            e = eval_stream[t]
+            row["acc"] = float((probabilities(model, e.X).argmax(1) == e.y).mean())
+        else:
+            row["acc"] = row["acc_stream"]
+        row["alarm"], row["p_value"] = monitor.update(probs.max(1)) if monitor is not None else (False, np.nan)
+        seen.append(batch)
+        trigger = row["alarm"] if every is None else (t + 1) % every == 0
         row["retrained"] = False
-        if retrain is not None and row.get("alarm"):
-            X_recent = np.concatenate([b.X for b in seen])
-            y_recent = np.concatenate([b.y for b in seen])
-            retrain(model, X_recent, y_recent)
-            monitor.reset(probabilities(model, X_recent).max(1))
-            row["retrained"] = True
+        if retrain is not None and trigger:
+            newest_labelled = min(t - label_delay, t - 1)          # hold out at least the newest batch
+            train_on = [b for b in seen if newest_labelled - memory < b.step <= newest_labelled]
+            if train_on:
+                retrain(model, np.concatenate([b.X for b in train_on]), np.concatenate([b.y for b in train_on]))
+                held_out = [b for b in seen if b.step > newest_labelled]
+                if monitor is not None:
+                    monitor.reset(probabilities(model, np.concatenate([b.X for b in held_out])).max(1))
+                row["retrained"] = True
+        seen = seen[-(memory + label_delay + 1):]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -148,18 +175,6 @@ def window_mean(frame: pd.DataFrame, column: str = "acc", window: int = 5) -> pd
     if window > len(frame):
         raise ValueError(f"window {window} is longer than the stream ({len(frame)} steps)")
     return frame[column].rolling(window, min_periods=1).mean()
-
-
-def slice_alerts(frame: pd.DataFrame, window: int = 5, gap: float = 0.15) -> pd.DataFrame:
-    """Steps where a class's windowed accuracy falls `gap` or more below the overall windowed accuracy."""
-    overall = window_mean(frame, "acc", window)
-    alerts = []
-    for column in [c for c in frame.columns if c.startswith("acc_class_")]:
-        behind = overall - frame[column].rolling(window, min_periods=1).mean()
-        for step in frame["step"][behind >= gap]:
-            alerts.append({"step": int(step), "slice": column.removeprefix("acc_class_"),
-                           "behind_by": float(behind[frame["step"] == step].iloc[0])})
-    return pd.DataFrame(alerts, columns=["step", "slice", "behind_by"])
 
 
 def group_stream(n_rows: int, group, steps: int, batch_size: int, drift_start: int | None, shifted,
@@ -205,39 +220,55 @@ def fairness_over_time(y_true, y_pred, group, steps, metric: str = "demographic_
         t, p, g = y_true[index], y_pred[index], group[index]
         row = {"step": step, "acc": float((t == p).mean()), "gap": float(gaps[metric](t, p, sensitive_features=g))}
         row.update({f"selection_{value}": float(p[g == value].mean()) for value in np.unique(group)})
+        row.update({f"n_{value}": int((g == value).sum()) for value in np.unique(group)})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-_TEMPLATES = [
-    ("What is {a} plus {b}? Answer with the number only.", lambda a, b: a + b),
-    ("What is {a} minus {b}? Answer with the number only.", lambda a, b: a - b),
-    ("If you have {a} apples and get {b} more, how many apples do you have? Answer with the number only.",
-     lambda a, b: a + b),
-]
+def parity_gap(y_pred, group) -> float:
+    """Demographic-parity gap: the largest minus the smallest rate of positive predictions across groups."""
+    y_pred, group = np.asarray(y_pred, float), np.asarray(group)
+    rates = [y_pred[group == value].mean() for value in np.unique(group)]
+    return float(max(rates) - min(rates))
 
 
-def fresh_questions(n: int, seed: int, low: int = 2, high: int = 20) -> list[dict]:
-    """`n` arithmetic questions drawn from templates with numbers from `seed`: a new test set per seed."""
-    if n < 1:
-        raise ValueError("ask for at least one question")
+def gap_change(y_pred, group, before, after, n: int = 2000, seed: int = 0) -> dict:
+    """{"effect", "ci"}: the demographic-parity gap on rows `after` minus the gap on rows `before`, with a 95%
+    bootstrap interval (rows resampled within each period). Positive = the gap widened."""
+    y_pred, group = np.asarray(y_pred, float), np.asarray(group)
+    before, after = np.asarray(before), np.asarray(after)
+    if len(before) == 0 or len(after) == 0:
+        raise ValueError("gap_change needs rows in both periods")
     rng = np.random.default_rng(seed)
-    out = []
+    effect = parity_gap(y_pred[after], group[after]) - parity_gap(y_pred[before], group[before])
+    draws = []
     for _ in range(n):
-        template, solve = _TEMPLATES[rng.integers(len(_TEMPLATES))]
-        a, b = sorted(rng.integers(low, high, 2).tolist(), reverse=True)
-        out.append({"question": template.format(a=a, b=b), "answer": str(solve(a, b))})
-    return out
+        b, a = rng.choice(before, len(before)), rng.choice(after, len(after))
+        draws.append(parity_gap(y_pred[a], group[a]) - parity_gap(y_pred[b], group[b]))
+    return {"effect": float(effect), "ci": tuple(float(q) for q in np.quantile(draws, [0.025, 0.975]))}
 
 
-def answer_is_correct(reply: str, answer: str) -> bool:
-    """True when the model's answer is the expected number: the number after '=' if it wrote an
-    equation ("12 + 7 = 19"), else the first number in its reply."""
-    import re
+def gap_alarms(frame: pd.DataFrame, reference_gap: float, groups=("a", "b"), alpha: float = 1e-3,
+               patience: int = 2) -> np.ndarray:
+    """Per step of `fairness_over_time`'s frame: alarm when the parity gap is above `reference_gap` by more
+    than a one-sided z-test at `alpha` allows (standard error from the two groups' selection rates and
+    counts), `patience` steps in a row. No labels needed: only predictions and the group attribute."""
+    from scipy.stats import norm
 
-    after_equals = re.findall(r"=\s*(-?\d+)", reply)
-    found = after_equals or re.findall(r"-?\d+", reply)
-    return bool(found) and found[0] == answer
+    a, b = groups
+    for column in (f"selection_{a}", f"selection_{b}", f"n_{a}", f"n_{b}"):
+        if column not in frame:
+            seen = tuple(c.removeprefix("selection_") for c in frame if c.startswith("selection_"))
+            raise ValueError(f"frame has no column {column!r}: pass the groups fairness_over_time saw, "
+                             f"e.g. groups={seen}")
+    pa, pb, na, nb = (frame[f"selection_{a}"], frame[f"selection_{b}"], frame[f"n_{a}"], frame[f"n_{b}"])
+    se = np.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb).clip(lower=1e-9)
+    above = ((frame["gap"] - reference_gap) / se > norm.ppf(1 - alpha)).to_numpy()
+    run, alarms = 0, np.zeros(len(frame), bool)
+    for i, flag in enumerate(above):
+        run = run + 1 if flag else 0
+        alarms[i] = run >= patience
+    return alarms
 
 
 def plot_stream(frames: dict, drift_start: int, static_acc: float, window: int = 5, title: str = ""):
