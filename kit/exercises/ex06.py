@@ -1,11 +1,13 @@
-"""Checks for exercises/06_multimodal.ipynb: the symmetric contrastive loss, recall@k, a prompt ensemble."""
+"""Checks for exercises/06_multimodal.ipynb: the symmetric contrastive loss, recall@k, a prompt ensemble, a
+predict-run-explain on a held-out digit; and lesson 06's QUIZ."""
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from kit.exercises import Hint, exercise
+from kit.quiz import Question
 
-__all__ = []
+__all__ = ["QUIZ"]
 
 
 def _pairs(n=6, dim=8, seed=0):
@@ -65,3 +67,71 @@ def _ensemble(ensemble_prompts):
     if not torch.allclose(got.norm(dim=-1), torch.ones(10), atol=1e-4):
         raise Hint("the averaged vectors are shorter than 1: normalise them so dot products are cosines again")
     return bool(torch.allclose(got, F.normalize(per_template.mean(0), dim=-1), atol=1e-5))
+
+
+@exercise("06.4", title="predict, run, explain: a digit no caption showed",
+          section="8. What transfers, and what does not",
+          hint="keep = y_pairs != digit; train a TinyCLIP on X_pairs[keep]; pred = multimodal.zero_shot_predict("
+               "multimodal.embed_images(model, X_test), multimodal.class_embeddings(model, captions, 'train')); "
+               "counts = np.bincount(pred[y_test == digit], minlength=10)")
+def _held_out_digit(held_out_digit):
+    result = held_out_digit() if callable(held_out_digit) else held_out_digit
+    needed = {"digit", "my_prediction", "accuracy_on_digit", "accuracy_on_others", "counts"}
+    if not isinstance(result, dict) or not needed <= set(result):
+        raise Hint(f"return a dict with the keys {sorted(needed)}")
+    digit, counts = int(result["digit"]), np.asarray(result["counts"])
+    if digit == 7:
+        raise Hint("the lesson already held out 7: pick another digit")
+    if not 0 <= float(result["my_prediction"]) <= 1:
+        raise Hint("my_prediction is the accuracy you expected on the held-out digit, written BEFORE running: "
+                   "a number between 0 and 1")
+    if counts.shape != (10,) or counts.sum() == 0:
+        raise Hint("counts: how often the held-out digit's test images were called 0, 1, ..., 9 (10 numbers)")
+    if not np.isclose(counts[digit] / counts.sum(), float(result["accuracy_on_digit"]), atol=1e-6):
+        raise Hint("accuracy_on_digit should be counts[digit] / counts.sum(): the two disagree")
+    if float(result["accuracy_on_others"]) < 0.7:
+        raise Hint("the other digits should still be classified well (>= 0.7): did training run?")
+    if float(result["accuracy_on_digit"]) > 0.2:
+        raise Hint("the held-out digit is recognised far above chance: was it really removed from every caption "
+                   "pair? (y_pairs != digit for both images and captions)")
+    return True
+
+
+QUIZ = [
+    Question(
+        "06.q1", "The captions are made from the digit labels. What makes the few-label probe of section 7 a fair "
+        "test?",
+        ("using only 5 labels per digit", "the probe's labelled images and the test images are disjoint from the "
+         "images that carried captions, and a shuffled-pair control must fail the same check",
+         "using logistic regression instead of a CNN"),
+        "b", "If the probe used images whose captions (labels in disguise) trained the embedding, it would measure "
+        "those labels again. Disjoint image sets and a control that cannot work make the check able to fail."),
+    Question(
+        "06.q2", "TinyCLIP trained on numeral captions only ('the numeral 7') classifies with 'a handwritten seven'. "
+        "Where does that transfer come from?",
+        ("the image encoder learned English", "the frozen text encoder (MiniLM) already maps '7' and 'seven' close "
+         "together; the control with random caption vectors falls to chance", "the held-out phrasings"),
+        "b", "Only the text side knows that the two forms mean the same; replace it by random vectors and the same "
+        "check fails."),
+    Question(
+        "06.q3", "Every 7 is removed from the caption pairs. What does zero-shot classification do with test 7s?",
+        ("names most of them correctly: MiniLM knows the word 'seven'", "calls them other digits (near 0% correct): "
+         "the image side never learned where a 7 goes", "refuses to classify them"),
+        "b", "Zero-shot transfers across wordings of concepts seen in training, not to a concept that no image-text "
+        "pair showed: the image encoder maps 7s near the digits they resemble."),
+    Question(
+        "06.q4", "Why do retrieval systems embed with a dual encoder even when a fusion (single-stream) model is as "
+        "accurate?",
+        ("fusion models cannot be trained with a contrastive loss", "a fusion model needs one forward pass per "
+         "(image, query) pair, N x M passes, where a dual encoder embeds N images and M queries once each",
+         "dual encoders are always more accurate"),
+        "b", "Cross-attention between modalities is expressive but cannot be precomputed; ALBEF-style systems "
+        "retrieve with a dual encoder and re-rank a short list with the fusion model."),
+    Question(
+        "06.q5", "The audio encoder was trained only on (spoken digit, image) pairs, yet it picks the right caption "
+        "for a new voice. Why?",
+        ("MiniLM was fine-tuned on speech", "it was pulled onto the frozen image embeddings, and TinyCLIP had "
+         "already put those next to the captions", "eSpeak's audio contains the text"),
+        "b", "Binding to a shared, frozen image space transfers the image-text alignment to audio (ImageBind); the "
+        "shuffled-pair control, trained the same way, falls to chance."),
+]
