@@ -22,7 +22,7 @@ def _run_counting_pokes(monkeypatch, every: float) -> tuple[int, str]:
                                              nbformat.v4.new_code_cell("print(x + 1)")])
         NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     finally:
-        nudge_quiet_kernels(after=60.0)
+        nudge_quiet_kernels()
     return len(pokes), nb.cells[1].outputs[0]["text"].strip()
 
 
