@@ -271,7 +271,16 @@ class Deployment:
         return out.stdout + out.stderr
 
     def stop(self):
-        """SIGTERM every process group started here, then SIGKILL what is still alive after 15 s."""
+        """SIGTERM every process group started here, then SIGKILL what is still alive after 15 s; the processes
+        those started (a SuperNode's ClientApp, say) are waited for too, and killed if they outlive their parent."""
+        import psutil
+
+        descendants = []
+        for proc in self.processes:
+            try:
+                descendants += psutil.Process(proc.pid).children(recursive=True)
+            except psutil.Error:
+                pass
         for proc in reversed(self.processes):
             if proc.poll() is None:
                 _end(proc, force=False)
@@ -281,6 +290,13 @@ class Deployment:
             except Exception:
                 _end(proc, force=True)
                 proc.wait()
+        _, alive = psutil.wait_procs(descendants, timeout=10)
+        for child in alive:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(alive, timeout=5)
         self.processes = []
 
     def alive(self) -> int:
