@@ -23,6 +23,14 @@ def test_committed_without_outputs(path):
     assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
 
 
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_cells_have_ids(path):
+    """nbformat 4.5 requires a unique id per cell (a future nbformat makes a missing one an error)."""
+    ids = [c.get("id") for c in _cells(path)]
+    assert None not in ids and len(set(ids)) == len(ids), \
+        f"{path.name}: cells without a unique id; run nbformat's normalize() (or open and save it in JupyterLab)"
+
+
 @pytest.mark.parametrize("path", LESSON_NOTEBOOKS, ids=lambda p: p.stem)
 def test_lesson_shape(path):
     cells = _cells(path)
