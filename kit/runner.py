@@ -15,7 +15,7 @@ from kit import lessons
 from kit import profile as profiles
 from kit.paths import BUILD, ROOT
 
-__all__ = ["run_notebook", "run_many", "write_bench", "nudge_quiet_kernels"]
+__all__ = ["run_notebook", "run_many", "write_bench", "nudge_quiet_kernels", "slowest_cells"]
 
 
 class _PeakMemory:
@@ -147,6 +147,23 @@ def _read_results(path: Path) -> dict:
     return {"metrics": data, "claims": []}
 
 
+def slowest_cells(nb, n: int = 3) -> list[dict]:
+    """The `n` cells that took longest in an executed notebook, from the timestamps nbclient records
+    (`metadata.execution`): [{"cell": index, "seconds": s, "starts": first line}], slowest first. Where a
+    lesson's minutes go, so a budget is cut where it is spent."""
+    from datetime import datetime
+
+    timed = []
+    for index, cell in enumerate(nb.cells):
+        stamps = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            begin, end = (datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
+                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            first = next((line for line in cell.source.splitlines() if line.strip()), "")
+            timed.append({"cell": index, "seconds": round((end - begin).total_seconds(), 1), "starts": first[:60]})
+    return sorted(timed, key=lambda row: -row["seconds"])[:n]
+
+
 def run_notebook(path, profile: str | None = None, timeout: int = 1800) -> dict:
     """Execute one notebook headlessly and return (and save) its results record."""
     import nbformat
@@ -181,7 +198,8 @@ def run_notebook(path, profile: str | None = None, timeout: int = 1800) -> dict:
     record = {"notebook": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
               "profile": profile, "wall_s": round(wall, 1), "cpu_s": round(memory.cpu_seconds, 1),
               "peak_rss_mb": round(memory.peak / 2**20),
-              "metrics": results["metrics"], "claims": results["claims"], "ok": error is None}
+              "metrics": results["metrics"], "claims": results["claims"], "ok": error is None,
+              "slowest_cells": slowest_cells(nb)}
     if error is not None:
         record["error"] = _error_summary(error)
     (BUILD / "results" / f"{path.stem}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -199,6 +217,8 @@ def run_many(paths, profile: str | None = None) -> list[dict]:
         print(f"    {status} | {record['wall_s']:.0f} s wall, {record['cpu_s']:.0f} s CPU | "
               f"peak {record['peak_rss_mb']} MB | "
               f"{len(record['metrics'])} metrics -> build/results/{Path(path).stem}.json", flush=True)
+        for cell in record["slowest_cells"]:
+            print(f"      {cell['seconds']:6.0f} s  cell {cell['cell']}: {cell['starts']}", flush=True)
         records.append(record)
     return records
 

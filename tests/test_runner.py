@@ -31,3 +31,18 @@ def test_a_quiet_kernel_is_nudged_and_the_cells_still_run(monkeypatch):
     nudged, out_nudged = _run_counting_pokes(monkeypatch, every=0.5)
     assert out_quiet == out_nudged == "42"
     assert nudged >= quiet + 3, f"a 2.5 s cell polled every 0.5 s should add several pokes: {quiet} -> {nudged}"
+
+
+def test_slowest_cells_reads_nbclient_timestamps():
+    import nbformat
+
+    from kit.runner import slowest_cells
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in ("a = 1", "\n\ntrain()", "b")])
+    for cell, (begin, end) in zip(nb.cells, [("00:00:00", "00:00:01"), ("00:00:01", "00:01:31"), (None, None)]):
+        if begin:
+            cell.metadata["execution"] = {"iopub.execute_input": f"2026-12-03T{begin}.000000Z",
+                                          "shell.execute_reply": f"2026-12-03T{end}.500000Z"}
+    rows = slowest_cells(nb, n=5)
+    assert [r["cell"] for r in rows] == [1, 0]          # the unexecuted cell is left out; slowest first
+    assert rows[0] == {"cell": 1, "seconds": 90.5, "starts": "train()"}
