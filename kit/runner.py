@@ -15,7 +15,7 @@ from kit import lessons
 from kit import profile as profiles
 from kit.paths import BUILD, ROOT
 
-__all__ = ["run_notebook", "run_many", "write_bench", "nudge_quiet_kernels", "slowest_cells"]
+__all__ = ["run_notebook", "run_many", "write_bench", "nudge_quiet_kernels", "slowest_cells", "cell_at"]
 
 
 class _PeakMemory:
@@ -27,7 +27,7 @@ class _PeakMemory:
     def __init__(self, every: float = 0.25):
         import psutil
 
-        self._me, self._every, self.peak, self._cpu = psutil.Process(), every, 0, {}
+        self._me, self._every, self.peak, self.peak_at, self._cpu = psutil.Process(), every, 0, None, {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -43,7 +43,8 @@ class _PeakMemory:
                     self._cpu[child.pid] = times.user + times.system
                 except psutil.Error:
                     pass
-            self.peak = max(self.peak, total)
+            if total > self.peak:
+                self.peak, self.peak_at = total, time.time()
             self._stop.wait(self._every)
 
     @property
@@ -147,21 +148,36 @@ def _read_results(path: Path) -> dict:
     return {"metrics": data, "claims": []}
 
 
-def slowest_cells(nb, n: int = 3) -> list[dict]:
-    """The `n` cells that took longest in an executed notebook, from the timestamps nbclient records
-    (`metadata.execution`): [{"cell": index, "seconds": s, "starts": first line}], slowest first. Where a
-    lesson's minutes go, so a budget is cut where it is spent."""
+def _cell_spans(nb) -> list[dict]:
+    """Each executed cell's index, start and end (Unix seconds, from the timestamps nbclient records in
+    `metadata.execution`) and first non-blank line."""
     from datetime import datetime
 
-    timed = []
+    spans = []
     for index, cell in enumerate(nb.cells):
         stamps = cell.get("metadata", {}).get("execution", {})
         if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
-            begin, end = (datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
+            begin, end = (datetime.fromisoformat(stamps[k].replace("Z", "+00:00")).timestamp()
                           for k in ("iopub.execute_input", "shell.execute_reply"))
             first = next((line for line in cell.source.splitlines() if line.strip()), "")
-            timed.append({"cell": index, "seconds": round((end - begin).total_seconds(), 1), "starts": first[:60]})
+            spans.append({"cell": index, "begin": begin, "end": end, "starts": first[:60]})
+    return spans
+
+
+def slowest_cells(nb, n: int = 3) -> list[dict]:
+    """The `n` cells that took longest in an executed notebook: [{"cell": index, "seconds": s, "starts":
+    first line}], slowest first. Where a lesson's minutes go, so a budget is cut where it is spent."""
+    timed = [{"cell": span["cell"], "seconds": round(span["end"] - span["begin"], 1), "starts": span["starts"]}
+             for span in _cell_spans(nb)]
     return sorted(timed, key=lambda row: -row["seconds"])[:n]
+
+
+def cell_at(nb, when: float | None) -> dict | None:
+    """The executed cell that was running at Unix time `when` (e.g. the moment memory peaked), or None."""
+    for span in _cell_spans(nb):
+        if when is not None and span["begin"] <= when <= span["end"] + 0.5:
+            return {"cell": span["cell"], "starts": span["starts"]}
+    return None
 
 
 def run_notebook(path, profile: str | None = None, timeout: int = 1800) -> dict:
@@ -199,7 +215,7 @@ def run_notebook(path, profile: str | None = None, timeout: int = 1800) -> dict:
               "profile": profile, "wall_s": round(wall, 1), "cpu_s": round(memory.cpu_seconds, 1),
               "peak_rss_mb": round(memory.peak / 2**20),
               "metrics": results["metrics"], "claims": results["claims"], "ok": error is None,
-              "slowest_cells": slowest_cells(nb)}
+              "slowest_cells": slowest_cells(nb), "peak_memory_cell": cell_at(nb, memory.peak_at)}
     if error is not None:
         record["error"] = _error_summary(error)
     (BUILD / "results" / f"{path.stem}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -217,6 +233,9 @@ def run_many(paths, profile: str | None = None) -> list[dict]:
         print(f"    {status} | {record['wall_s']:.0f} s wall, {record['cpu_s']:.0f} s CPU | "
               f"peak {record['peak_rss_mb']} MB | "
               f"{len(record['metrics'])} metrics -> build/results/{Path(path).stem}.json", flush=True)
+        if record["peak_memory_cell"]:
+            print(f"      memory peaked in cell {record['peak_memory_cell']['cell']}: "
+                  f"{record['peak_memory_cell']['starts']}", flush=True)
         for cell in record["slowest_cells"]:
             print(f"      {cell['seconds']:6.0f} s  cell {cell['cell']}: {cell['starts']}", flush=True)
         records.append(record)

@@ -34,9 +34,11 @@ def test_a_quiet_kernel_is_nudged_and_the_cells_still_run(monkeypatch):
 
 
 def test_slowest_cells_reads_nbclient_timestamps():
+    from datetime import datetime
+
     import nbformat
 
-    from kit.runner import slowest_cells
+    from kit.runner import cell_at, slowest_cells
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in ("a = 1", "\n\ntrain()", "b")])
     for cell, (begin, end) in zip(nb.cells, [("00:00:00", "00:00:01"), ("00:00:01", "00:01:31"), (None, None)]):
@@ -46,3 +48,6 @@ def test_slowest_cells_reads_nbclient_timestamps():
     rows = slowest_cells(nb, n=5)
     assert [r["cell"] for r in rows] == [1, 0]          # the unexecuted cell is left out; slowest first
     assert rows[0] == {"cell": 1, "seconds": 90.5, "starts": "train()"}
+    during = datetime.fromisoformat("2026-12-03T00:00:40+00:00").timestamp()
+    assert cell_at(nb, during) == {"cell": 1, "starts": "train()"}
+    assert cell_at(nb, during + 3600) is None and cell_at(nb, None) is None
