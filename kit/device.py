@@ -1,11 +1,14 @@
 """Which device to train on (cuda > mps > cpu), and a one-line description of it."""
+import ctypes
+import gc
 import os
+import sys
 
 import torch
 
 from kit.errors import KitError, unknown
 
-__all__ = ["DEVICE_TYPES", "get", "has_cuda", "describe", "set_threads", "available_cores"]
+__all__ = ["DEVICE_TYPES", "get", "has_cuda", "describe", "set_threads", "available_cores", "free_memory"]
 
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -75,6 +78,28 @@ def set_threads(n: int | None = None) -> int:
     n = n or int(os.environ.get("KIT_THREADS", 0)) or available_cores()
     torch.set_num_threads(n)
     return n
+
+
+def free_memory() -> bool:
+    """Give memory the notebook no longer uses back to the operating system, after `del`-ing a big model.
+
+    Collects garbage, empties the GPU caches, and on Linux asks glibc to return freed heap pages
+    (`malloc_trim`): glibc otherwise keeps them, so after a full fine-tune is deleted the process still shows
+    its 2 GB, and a child process started next (lesson 01's clean measurement) pushes the machine over its
+    memory. Returns True if the libc trim ran; macOS, Windows and non-glibc Linux skip that step safely.
+    """
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if _has_mps():
+        torch.mps.empty_cache()
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):       # musl (Alpine) and other libcs have no malloc_trim
+        return False
+    return True
 
 
 def describe(dev: torch.device | None = None) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from kit import models
+from kit.device import free_memory
 from kit.tuning import (
     PeakMemory,
     base_fingerprint,
@@ -291,6 +292,7 @@ def _measure_main(variant: str, steps: int, batch_size: int, r: int) -> dict:
         base = models.load("smollm2")
     model = get_peft_model(base, LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj"],
                                             task_type="CAUSAL_LM"))
+    free_memory()       # loading and quantizing leave freed pages that glibc keeps: count what is held
     loaded = psutil.Process().memory_info().rss / 2**20
     stats = train_adapter(model, tok, task.train, steps=steps, batch_size=batch_size, progress=False)
     return {"loaded_mb": round(loaded), "peak_mb": round(stats["peak_mb"]),

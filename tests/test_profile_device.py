@@ -94,3 +94,35 @@ def test_one_place_decides_the_default_profile(monkeypatch):
     source = inspect.getsource(runner)
     own_default = r"""KIT_PROFILE["'][^)\n]*\)\s*or\s*["'](cpu|gpu)|KIT_PROFILE["'],\s*["'](cpu|gpu)"""
     assert not re.search(own_default, source), "kit/runner.py decides its own default profile: ask profile.resolve()"
+
+
+def test_free_memory_returns_freed_heap_to_the_os_on_linux(monkeypatch):
+    import sys
+
+    import psutil
+    import pytest
+
+    from kit import device
+
+    if not sys.platform.startswith("linux"):
+        assert device.free_memory() is False
+        return
+    rss = lambda: psutil.Process().memory_info().rss
+    # many 256 KiB tensors land on the heap once glibc's mmap threshold has grown: freeing them keeps the RSS
+    big = [torch.ones(64 * 1024) for _ in range(8)]
+    del big
+    held = [torch.ones(64 * 1024) for _ in range(2000)]        # ~500 MB
+    before = rss()
+    del held
+    import gc
+    gc.collect()
+    if device.free_memory() is False:
+        pytest.skip("this Linux libc has no malloc_trim")
+    assert rss() < before - 200 * 2**20
+
+
+def test_free_memory_skips_the_libc_step_off_linux(monkeypatch):
+    from kit import device
+
+    monkeypatch.setattr("sys.platform", "darwin")
+    assert device.free_memory() is False
