@@ -96,7 +96,7 @@ def test_one_place_decides_the_default_profile(monkeypatch):
     assert not re.search(own_default, source), "kit/runner.py decides its own default profile: ask profile.resolve()"
 
 
-def test_free_memory_returns_freed_heap_to_the_os_on_linux(monkeypatch):
+def test_free_memory_returns_freed_heap_to_the_os_on_linux():
     import sys
 
     import psutil
@@ -107,7 +107,9 @@ def test_free_memory_returns_freed_heap_to_the_os_on_linux(monkeypatch):
     if not sys.platform.startswith("linux"):
         assert device.free_memory() is False
         return
-    rss = lambda: psutil.Process().memory_info().rss
+    def rss():
+        return psutil.Process().memory_info().rss
+
     # many 256 KiB tensors land on the heap once glibc's mmap threshold has grown: freeing them keeps the RSS
     big = [torch.ones(64 * 1024) for _ in range(8)]
     del big
