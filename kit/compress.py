@@ -326,19 +326,25 @@ def shrink_channels(model: SmallCNN, amount: float) -> SmallCNN:
 # --- knowledge distillation ------------------------------------------------------------------------
 
 @torch.no_grad()
-def distill_targets(teacher: nn.Module, X, y, batch_size: int = 256) -> torch.Tensor:
+def distill_targets(teacher: nn.Module, X, y=None, batch_size: int = 256) -> torch.Tensor:
     """Pack the frozen teacher's logits and the true labels into one float tensor (n, classes + 1),
-    so a plain training loop (`kit.train.fit`) can feed both to `DistillLoss`."""
+    so a plain training loop (`kit.train.fit`) can feed both to `DistillLoss`. With `y=None` the images are
+    a *transfer set* without labels: the label column holds -1 and only the teacher's targets teach there."""
     X = torch.as_tensor(np.asarray(X))
     teacher.eval()
-    logits = torch.cat([teacher(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
-    return torch.cat([logits, torch.as_tensor(np.asarray(y)).float()[:, None]], dim=1)
+    with torch.no_grad():
+        logits = torch.cat([teacher(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+    labels = torch.full((len(X),), -1.0) if y is None else torch.as_tensor(np.asarray(y)).float()
+    if len(labels) != len(X):
+        raise ValueError(f"{len(labels)} labels for {len(X)} images: pass one label per image, or y=None")
+    return torch.cat([logits, labels[:, None]], dim=1)
 
 
 class DistillLoss(nn.Module):
     """Hinton et al. (2015): alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(labels).
 
-    `targets` come from `distill_targets` (teacher logits, then the label in the last column).
+    `targets` come from `distill_targets` (teacher logits, then the label in the last column; -1 marks an
+    unlabelled transfer-set image, which gets the soft term only).
     """
 
     def __init__(self, temperature: float = 4.0, alpha: float = 0.7):
@@ -352,7 +358,10 @@ class DistillLoss(nn.Module):
         T = self.temperature
         soft = F.kl_div(F.log_softmax(student_logits / T, -1), F.log_softmax(teacher_logits / T, -1),
                         reduction="batchmean", log_target=True) * T * T
-        return self.alpha * soft + (1 - self.alpha) * F.cross_entropy(student_logits, labels)
+        labelled = labels >= 0                      # -1: a transfer-set image, taught by the teacher alone
+        hard = (F.cross_entropy(student_logits[labelled], labels[labelled]) if labelled.any()
+                else student_logits.sum() * 0.0)
+        return self.alpha * soft + (1 - self.alpha) * hard
 
 
 def plot_pruning(rows: list[dict], baseline: float):

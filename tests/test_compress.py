@@ -112,6 +112,23 @@ def test_distill_loss_is_cross_entropy_at_alpha_zero_and_small_when_student_copi
         compress.DistillLoss(temperature=0)
 
 
+def test_transfer_set_images_are_taught_by_the_teacher_alone():
+    torch.manual_seed(0)
+    teacher = train.SmallCNN(channels=(2, 2), hidden=8)
+    X, y = torch.rand(4, 28, 28), torch.tensor([0, 1, 2, 3])
+    unlabelled = compress.distill_targets(teacher, X)
+    assert unlabelled[:, -1].tolist() == [-1.0] * 4
+    student = torch.randn(4, 10)
+    loss = compress.DistillLoss(alpha=0.5)
+    soft_only = compress.DistillLoss(alpha=1.0)(student, unlabelled)
+    assert loss(student, unlabelled).item() == pytest.approx(0.5 * soft_only.item(), rel=1e-5)   # no NaN, no CE
+    mixed = torch.cat([compress.distill_targets(teacher, X[:2], y[:2]), unlabelled[2:]])
+    ce = nn.functional.cross_entropy(student[:2], y[:2])
+    assert compress.DistillLoss(alpha=0.0)(student, mixed).item() == pytest.approx(ce.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="one label per image"):
+        compress.distill_targets(teacher, X, y[:3])
+
+
 def test_sentence_classifier_pools_only_real_tokens():
     class FakeEncoder(nn.Module):
         config = type("C", (), {"hidden_size": 3})()
