@@ -286,3 +286,16 @@ def test_quantize_embeddings_changes_a_copy_only():
     assert torch.equal(q[1].weight, model[1].weight)
     with pytest.raises(ValueError, match="no nn.Embedding"):
         compress.quantize_embeddings(nn.Linear(2, 2), bits=4)
+
+
+def test_exercise_09_4_checks_the_measured_group_size_ratio():
+    from kit.exercises import Hint, ex09
+
+    ratio = ex09._group_error_ratio()
+    assert 1.0 < ratio < 4.0                     # bigger groups, larger error; far from the naive 4x
+    passed, message = ex09.check_group_size((4.0, ratio))
+    assert passed and "you predicted 4.00" in message
+    with pytest.raises(Hint, match="not the reverse"):
+        ex09.check_group_size((1.3, 1 / ratio))
+    with pytest.raises(Hint, match="pass a pair"):
+        ex09.check_group_size(ratio)

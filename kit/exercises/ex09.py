@@ -1,4 +1,5 @@
-"""Checks for lesson 09's exercises: int8 by hand, a latency-budget choice, a distillation loss."""
+"""Checks for lesson 09's exercises: int8 by hand, a latency-budget choice, a distillation loss, and a
+predict-run-explain exercise on what int4 group size buys."""
 import torch
 
 from kit.exercises import Hint, exercise
@@ -69,6 +70,41 @@ def check_distillation_loss(distillation_loss) -> bool:
                 raise Hint("multiply the soft term by T²: it keeps its gradients comparable as T changes")
             raise Hint(f"with T={T}, alpha={alpha} the loss should be {want:.4f}, got {got:.4f}")
     return True
+
+
+def _group_error_ratio() -> float:
+    """Relative error of int4 RTN at group size 128 divided by the error at 32, on MiniLM's first query weight."""
+    from transformers import AutoModel
+
+    from kit import compress, models
+
+    w = AutoModel.from_pretrained(models.path("minilm")).encoder.layer[0].attention.self.query.weight.detach()
+    err = {g: ((compress.fake_quantize(w, bits=4, group_size=g) - w).norm() / w.norm()).item() for g in (32, 128)}
+    return err[128] / err[32]
+
+
+@exercise("09.4", title="predict, run, explain: what int4 group size buys",
+          section="3. int4 on full-precision weights: what to keep at higher precision",
+          hint="relative error = (fake_quantize(w, bits=4, group_size=g) - w).norm() / w.norm(); "
+               "MEASURED = error at 128 / error at 32")
+def check_group_size(answer):
+    """`answer` = (prediction, measured): your guess of how many times larger int4's relative error is with one
+    scale per 128 weights than per 32 on MiniLM's first query projection, and the ratio you measured."""
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        raise Hint("pass a pair: exercises.check('09.4', (PREDICTION, MEASURED))")
+    prediction, measured = answer
+    for name, value in (("prediction", prediction), ("measured", measured)):
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise Hint(f"{name} is a ratio of two errors (a positive number), got {value!r}")
+    reference = _group_error_ratio()
+    if abs(measured - reference) > 0.01 * reference:
+        raise Hint(f"measured {measured:.3f}: divide the error at group size 128 by the error at 32 (not the reverse), "
+                   "both on encoder.layer[0].attention.self.query.weight")
+    close = abs(prediction - measured) <= 0.25 * measured
+    return True, (f"{'close' if close else 'you predicted ' + format(prediction, '.2f')}: the error grows "
+                  f"{measured:.2f}x from groups of 32 to 128, because one large weight sets the scale of every "
+                  "weight in its group; the price of small groups is storage, 32 bits of scale and minimum per "
+                  "group: +1 bit per weight at 32, +0.25 at 128")
 
 
 QUIZ = [
